@@ -1,0 +1,31 @@
+"""``zkp``: the project's command line.
+
+Each command lives in its own module exposing ``register(subparsers)``; the
+handler it sets returns the process exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from zk_pipeline.cli import allocate_cmd, db_cmd, features_cmd, run_cmd
+
+COMMAND_MODULES = [features_cmd, allocate_cmd, db_cmd, run_cmd]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zkp", description="Verifiable DeFi allocation pipeline for Starknet.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

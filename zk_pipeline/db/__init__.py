@@ -1,0 +1,1 @@
+"""The app's PostgreSQL records: typed models, sessions, migrations, repository functions."""

@@ -1,0 +1,144 @@
+"""SQLAlchemy 2 typed models of the app's records (schema ``zkp``).
+
+Every table that a Dagster partition writes has a natural unique key
+(protocol/pool/hour, hour/protocol/model version, ...) so that writes are
+upserts: re-materializing a partition replaces its rows and can never
+duplicate a decision.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from zk_pipeline.db.urls import APP_SCHEMA
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        schema=APP_SCHEMA,
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        },
+    )
+    type_annotation_map = {dict[str, Any]: JSONB, datetime: DateTime(timezone=True)}
+
+
+class ProtocolMetric(Base):
+    """One pool's snapshot for one hour, in fixed-point integers (price e8, USD e6)."""
+
+    __tablename__ = "protocol_metrics"
+    __table_args__ = (
+        UniqueConstraint("protocol", "pool", "hour"),
+        Index(None, "hour"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    protocol: Mapped[str] = mapped_column(String(32))
+    pool: Mapped[str] = mapped_column(String(128))
+    hour: Mapped[datetime]
+    price_e8: Mapped[int] = mapped_column(BigInteger)
+    tvl_e6: Mapped[int] = mapped_column(BigInteger)
+    volume_e6: Mapped[int] = mapped_column(BigInteger)
+    fees_e6: Mapped[int] = mapped_column(BigInteger)
+    repaired: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(32))
+    ingested_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ModelVersionRecord(Base):
+    __tablename__ = "model_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    model_hash: Mapped[str] = mapped_column(String(66), unique=True)
+    params: Mapped[dict[str, Any]]
+    canonical_definition: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=False)
+    registered_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class RiskFeature(Base):
+    __tablename__ = "risk_features"
+    __table_args__ = (UniqueConstraint("hour", "protocol", "model_version"), Index(None, "hour"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hour: Mapped[datetime]
+    protocol: Mapped[str] = mapped_column(String(32))
+    model_version: Mapped[int] = mapped_column(ForeignKey("model_versions.version"))
+    n_observations: Mapped[int]
+    volatility_annualized_bps: Mapped[int] = mapped_column(BigInteger)
+    volatility_bps: Mapped[int]
+    utilization_bps: Mapped[int]
+    apy_bps: Mapped[int] = mapped_column(BigInteger)
+    liquidity_tier: Mapped[int]
+    age_days: Mapped[int]
+    tvl_e6: Mapped[int] = mapped_column(BigInteger)
+    volume_24h_e6: Mapped[int] = mapped_column(BigInteger)
+    fees_24h_e6: Mapped[int] = mapped_column(BigInteger)
+    computed_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class RiskScore(Base):
+    __tablename__ = "risk_scores"
+    __table_args__ = (UniqueConstraint("hour", "protocol", "model_version"), Index(None, "hour"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hour: Mapped[datetime]
+    protocol: Mapped[str] = mapped_column(String(32))
+    model_version: Mapped[int] = mapped_column(ForeignKey("model_versions.version"))
+    risk: Mapped[int]
+    components: Mapped[dict[str, Any]]
+    computed_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class AllocationProposal(Base):
+    """The model's split for one hour, with the full statement it was computed from."""
+
+    __tablename__ = "allocation_proposals"
+    __table_args__ = (UniqueConstraint("hour", "model_version"), Index(None, "hour"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hour: Mapped[datetime]
+    model_version: Mapped[int] = mapped_column(ForeignKey("model_versions.version"))
+    model_hash: Mapped[str] = mapped_column(String(66))
+    jediswap_pct: Mapped[int]
+    ekubo_pct: Mapped[int]
+    jediswap_risk: Mapped[int]
+    ekubo_risk: Mapped[int]
+    statement_hash: Mapped[str] = mapped_column(String(64))
+    statement: Mapped[dict[str, Any]]
+    computed_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class AllocationDecision(Base):
+    """A recorded decision (fields of the seed system's AllocationDecision).
+
+    ``decision_id`` is derived from the hour and the model hash, so the same
+    decision always gets the same id. ``transaction_hash``/``block_number``
+    stay empty until execution is enabled; ``proof_job_id`` until proofs are.
+    """
+
+    __tablename__ = "allocation_decisions"
+    __table_args__ = (UniqueConstraint("timestamp", "model_version"), Index(None, "timestamp"))
+
+    decision_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    jediswap_pct: Mapped[int]
+    ekubo_pct: Mapped[int]
+    jediswap_risk: Mapped[int]
+    ekubo_risk: Mapped[int]
+    transaction_hash: Mapped[str | None] = mapped_column(String(66))
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    timestamp: Mapped[datetime]
+    proof_job_id: Mapped[str | None] = mapped_column(String(36))
+    model_version: Mapped[int] = mapped_column(ForeignKey("model_versions.version"))
+    model_hash: Mapped[str] = mapped_column(String(66))
+    proposal_id: Mapped[int] = mapped_column(ForeignKey("allocation_proposals.id"))
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())

@@ -1,0 +1,34 @@
+"""Database URLs for the app and for Dagster.
+
+One PostgreSQL server holds both. The app's tables live in the ``zkp`` schema;
+Dagster's live in ``public``. Both get an explicit ``postgresql+psycopg2://``
+URL: SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, and Dagster's
+Postgres storage then fails on ``NOTIFY``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+APP_SCHEMA = "zkp"
+
+
+def with_psycopg2(url: str) -> str:
+    return re.sub(r"^postgres(ql)?(\+[a-z0-9_]+)?://", "postgresql+psycopg2://", url)
+
+
+def database_url() -> str:
+    """The server URL from ``DATABASE_URL`` (set by ``zkp run``/tests for the embedded server)."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        raise RuntimeError(
+            "DATABASE_URL is not set: run through `make run` (starts an embedded PostgreSQL) "
+            "or export DATABASE_URL=postgresql://user@host:5432/dbname"
+        )
+    return with_psycopg2(url)
+
+
+def redact(url: str) -> str:
+    """The URL with any password removed, for logs and error messages."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)

@@ -1,0 +1,1 @@
+"""Deterministic integer features (volatility, utilization, APY) that fit a felt252."""

@@ -1,0 +1,1 @@
+"""The versioned integer risk model, its registry and the statement it evaluates."""

@@ -1,0 +1,53 @@
+"""The model registry: every version the code knows, and which one is current.
+
+Versions are immutable once published (their hash is recorded next to every
+decision), so they live in code and are mirrored into the ``model_versions``
+table by ``zk_pipeline.db.repository.sync_model_registry``. The current model
+is the highest version unless ``ZKP_MODEL_VERSION`` pins another.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from zk_pipeline.risk.params import ModelParams, canonical_definition, felt_hex, model_hash
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    version: int
+    params: ModelParams
+    description: str
+
+    @property
+    def hash(self) -> int:
+        return model_hash(self.version, self.params)
+
+    @property
+    def hash_hex(self) -> str:
+        return felt_hex(self.hash)
+
+    def canonical(self) -> bytes:
+        return canonical_definition(self.version, self.params)
+
+
+MODEL_VERSIONS: dict[int, ModelVersion] = {
+    1: ModelVersion(
+        version=1,
+        params=ModelParams(),
+        description="Seed on-chain risk engine: utilization/volatility/liquidity/audit/age risk, "
+        "APY-over-risk allocation capped at 60/40 with a 10% floor.",
+    ),
+}
+
+
+def get_version(version: int | None = None) -> ModelVersion:
+    """The pinned version, or the current one (``ZKP_MODEL_VERSION`` or the highest)."""
+    if version is None:
+        pinned = os.environ.get("ZKP_MODEL_VERSION")
+        version = int(pinned) if pinned else max(MODEL_VERSIONS)
+    try:
+        return MODEL_VERSIONS[version]
+    except KeyError:
+        raise KeyError(f"unknown model version {version}; known: {sorted(MODEL_VERSIONS)}") from None

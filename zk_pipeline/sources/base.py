@@ -1,0 +1,85 @@
+"""The contract every metrics source fulfils.
+
+Sources disagree on what they can see (a replay file has history, an RPC node
+only the current state), so the contract is deliberately small: a source
+returns the hourly pool snapshots it *can* provide inside a window, in raw
+decimal units, and the quality layer (``quality.py``) decides what is usable.
+Fixed-point conversion happens once, after validation, so that every source
+is held to the same rules.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+
+PROTOCOLS: tuple[str, ...] = ("jediswap", "ekubo")
+
+#: Columns of a snapshot frame, in order. ``hour`` is the UTC start of the hour
+#: (tz-aware); money columns are in USD, ``price`` in quote units per base unit.
+SNAPSHOT_COLUMNS: tuple[str, ...] = (
+    "hour",
+    "protocol",
+    "pool",
+    "price",
+    "tvl_usd",
+    "volume_usd",
+    "fees_usd",
+)
+
+
+class SourceError(RuntimeError):
+    """A source could not deliver data (network, protocol or format problem).
+
+    Dagster retries the metrics asset on this error; anything else is a bug.
+    """
+
+
+@dataclass(frozen=True)
+class Window:
+    """The closed range of hours ``[end - hours + 1, end]``."""
+
+    end: datetime
+    hours: int
+
+    def __post_init__(self) -> None:
+        if self.end.tzinfo is None:
+            raise ValueError("window end must be timezone-aware (UTC)")
+        if self.end.minute or self.end.second or self.end.microsecond:
+            raise ValueError(f"window end {self.end.isoformat()} is not on an hour boundary")
+        if self.hours < 1:
+            raise ValueError("window must cover at least one hour")
+
+    @property
+    def start(self) -> datetime:
+        return self.end - timedelta(hours=self.hours - 1)
+
+    def hour_list(self) -> list[datetime]:
+        return [self.start + timedelta(hours=i) for i in range(self.hours)]
+
+
+def empty_snapshots() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in SNAPSHOT_COLUMNS})
+
+
+def floor_hour(ts: datetime) -> datetime:
+    ts = ts.astimezone(timezone.utc)
+    return ts.replace(minute=0, second=0, microsecond=0)
+
+
+class MetricsSource(abc.ABC):
+    """A place hourly pool snapshots come from."""
+
+    name: str
+
+    @abc.abstractmethod
+    def fetch(self, window: Window) -> pd.DataFrame:
+        """Snapshots inside ``window`` with columns ``SNAPSHOT_COLUMNS``.
+
+        May return fewer hours than asked (a live source only knows "now");
+        must not return rows outside the window. Raises ``SourceError`` when
+        the source cannot be read at all.
+        """
