@@ -1,0 +1,1 @@
+"""Facts: the on-chain identities of proven computations (program hash, output hash, fact hash)."""
