@@ -118,11 +118,10 @@ from pathlib import Path
 from typing import Any
 
 from starknet_py.cairo.felt import encode_shortstring
-from starknet_py.hash.hash_method import HashMethod
 from starknet_py.hash.utils import compute_hash_on_elements
 
-# starknet-py's Poseidon sponge (Cairo's poseidon_hash_span); this version has no starknet_py.hash.poseidon.
-poseidon_hash_many = HashMethod.POSEIDON.hash_many
+
+from zk_pipeline.facts.hashing import fact_hash, felt_hex, poseidon_hash_many, verification_hash
 
 FIELD_PRIME = 2**251 + 17 * 2**192 + 1
 
@@ -225,10 +224,6 @@ class FriDegreeCheck:
     @property
     def ok(self) -> bool | None:
         return None if self.rhs is None else self.lhs == self.rhs
-
-
-def felt_hex(value: int) -> str:
-    return hex(value)
 
 
 @dataclass(frozen=True)
@@ -588,10 +583,6 @@ def output_hash(proof: StoneProof, memory_verification: str = "strict") -> int:
     return poseidon_hash_many(program_and_output(proof, memory_verification)[1])
 
 
-def fact_hash(program_hash_: int, output_hash_: int) -> int:
-    return poseidon_hash_many([program_hash_, output_hash_])
-
-
 def security_bits(proof: StoneProof) -> int:
     return proof.n_queries * proof.log_n_cosets + proof.proof_of_work_bits
 
@@ -624,10 +615,6 @@ def verifier_config_hash(layout: str, hasher: str, stone_version: str, memory_ve
     return poseidon_hash_many([_short_string(layout, "layout"), _short_string(hasher, "hasher"),
                                _short_string(stone_version, "stone version"),
                                _short_string(memory_verification, "memory verification")])
-
-
-def verification_hash(fact_hash_: int, verifier_config_hash_: int, security_bits_: int) -> int:
-    return poseidon_hash_many([fact_hash_, verifier_config_hash_, security_bits_])
 
 
 def public_input_hash(proof: StoneProof, stone_version: str) -> int:
