@@ -114,3 +114,26 @@ def test_bad_rows_fail_check_and_block_downstream(db_url, dagster_instance, tmp_
     assert materialized == {"protocol_metrics"}  # the blocking check stopped everything downstream
     with session_scope(db_url) as s:
         assert repository.count(s, AllocationDecision) == 0
+
+
+def test_catch_up_sensor_requests_only_missing_recent_hours(db_url, dagster_instance):
+    from datetime import timedelta
+
+    from dagster import build_sensor_context
+
+    from zk_pipeline.automation import catch_up_sensor, hours_to_catch_up
+
+    now = datetime(2026, 11, 20, 12, 30, tzinfo=timezone.utc)
+    assert hours_to_catch_up(now, set(), 3) == ["2026-11-20-09:00", "2026-11-20-10:00", "2026-11-20-11:00"]
+    assert hours_to_catch_up(now, {"2026-11-20-10:00"}, 3) == ["2026-11-20-09:00", "2026-11-20-11:00"]
+
+    latest = (datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1))
+    key = latest.strftime("%Y-%m-%d-%H:%M")
+    requests = catch_up_sensor(build_sensor_context(instance=dagster_instance))
+    keys = [r.partition_key for r in requests] if isinstance(requests, list) else []
+    if key not in dagster_instance.get_materialized_partitions(AssetKey("allocation_decision")):
+        assert key in keys
+    assert run_partition(db_url, dagster_instance, key).success
+    requests = catch_up_sensor(build_sensor_context(instance=dagster_instance))
+    keys = [r.partition_key for r in requests] if isinstance(requests, list) else []
+    assert key not in keys and all(r.run_key == r.partition_key for r in (requests if isinstance(requests, list) else []))

@@ -9,33 +9,13 @@ from __future__ import annotations
 
 import os
 
-from dagster import (
-    AssetSelection,
-    DefaultScheduleStatus,
-    Definitions,
-    EnvVar,
-    build_schedule_from_partitioned_job,
-    define_asset_job,
-    load_assets_from_modules,
-)
+from dagster import Definitions, EnvVar, load_assets_from_modules
 
 from zk_pipeline.assets import market, risk
-from zk_pipeline.assets.partitions import hourly
+from zk_pipeline.automation import allocation_job, catch_up_sensor, hourly_schedule
 from zk_pipeline.resources import DatabaseResource, MetricsSourceResource, RiskModelResource
 
 all_assets = load_assets_from_modules([market, risk])
-
-allocation_job = define_asset_job(
-    "allocation_job",
-    selection=AssetSelection.all(),
-    partitions_def=hourly,
-    description="Metrics → features → risk → allocation → decision for one hour.",
-)
-
-#: Runs a few minutes after each hour closes, for the hour that just closed.
-hourly_schedule = build_schedule_from_partitioned_job(
-    allocation_job, minute_of_hour=5, default_status=DefaultScheduleStatus.RUNNING
-)
 
 
 def _optional_int(name: str) -> int | None:
@@ -47,6 +27,7 @@ defs = Definitions(
     assets=all_assets,
     jobs=[allocation_job],
     schedules=[hourly_schedule],
+    sensors=[catch_up_sensor],
     resources={
         "database": DatabaseResource(url=EnvVar("DATABASE_URL")),
         "metrics_source": MetricsSourceResource(

@@ -8,10 +8,25 @@ duplicate a decision.
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -142,3 +157,95 @@ class AllocationDecision(Base):
     model_hash: Mapped[str] = mapped_column(String(66))
     proposal_id: Mapped[int] = mapped_column(ForeignKey("allocation_proposals.id"))
     recorded_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class ProofStatus(str, enum.Enum):
+    """Life of a proof job. ``succeeded`` = a proof exists; ``verified`` = it also verified."""
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    verified = "verified"
+    rejected = "rejected"
+
+
+class ProofJob(Base):
+    """One request to prove one statement (the seed system's ProofJob, plus bookkeeping).
+
+    A job is identified by a random id but found by ``statement_hash``: an
+    identical statement reuses its verified job, a changed one gets a new job
+    and the old one stays for audit.
+    """
+
+    __tablename__ = "proof_jobs"
+    __table_args__ = (Index(None, "statement_hash"), Index(None, "hour"), Index(None, "status"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    status: Mapped[ProofStatus] = mapped_column(Enum(ProofStatus, name="proof_status", schema=APP_SCHEMA))
+    statement_hash: Mapped[str] = mapped_column(String(64))
+    statement: Mapped[dict[str, Any]]
+    hour: Mapped[datetime | None]
+    model_version: Mapped[int | None]
+    model_hash: Mapped[str | None] = mapped_column(String(66))
+    source: Mapped[str | None] = mapped_column(String(32))  # builtin / stone / atlantic / command
+    proof_hash: Mapped[str | None] = mapped_column(String(64))  # sha256 of the proof bytes → proof_blobs
+    program_hash: Mapped[str | None] = mapped_column(String(66))
+    output_hash: Mapped[str | None] = mapped_column(String(66))
+    fact_hash: Mapped[str | None] = mapped_column(String(66))
+    l2_fact_hash: Mapped[str | None] = mapped_column(String(66))
+    l2_verified_at: Mapped[datetime | None]
+    generated_at: Mapped[datetime | None]
+    proof_size: Mapped[int | None]
+    generation_time_ms: Mapped[int | None]
+    verification_time_ms: Mapped[int | None]
+    security_bits: Mapped[int | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class ProofAttempt(Base):
+    """One try of one backend; failures stay on record with their error."""
+
+    __tablename__ = "proof_attempts"
+    __table_args__ = (Index(None, "job_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("proof_jobs.id", ondelete="CASCADE"))
+    backend: Mapped[str] = mapped_column(String(32))
+    attempt: Mapped[int]
+    outcome: Mapped[str] = mapped_column(String(16))  # running / succeeded / failed / timeout / unavailable / rejected
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    finished_at: Mapped[datetime | None]
+    duration_ms: Mapped[int | None]
+
+
+class ProofBlob(Base):
+    """Proof bytes, content-addressed by SHA-256 (one copy however many jobs share it)."""
+
+    __tablename__ = "proof_blobs"
+
+    proof_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class VerifiedFact(Base):
+    """A fact some verifier accepted: locally (``local``) or in Integrity's registry (``integrity``)."""
+
+    __tablename__ = "verified_facts"
+    __table_args__ = (UniqueConstraint("fact_hash", "verifier"), Index(None, "proof_job_id"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    fact_hash: Mapped[str] = mapped_column(String(66))
+    program_hash: Mapped[str] = mapped_column(String(66))
+    output_hash: Mapped[str] = mapped_column(String(66))
+    verification_hash: Mapped[str | None] = mapped_column(String(66))
+    security_bits: Mapped[int]
+    verifier: Mapped[str] = mapped_column(String(16))
+    proof_job_id: Mapped[str | None] = mapped_column(ForeignKey("proof_jobs.id"))
+    verified_at: Mapped[datetime] = mapped_column(server_default=func.now())

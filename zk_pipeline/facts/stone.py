@@ -120,7 +120,6 @@ from typing import Any
 from starknet_py.cairo.felt import encode_shortstring
 from starknet_py.hash.utils import compute_hash_on_elements
 
-
 from zk_pipeline.facts.hashing import fact_hash, felt_hex, poseidon_hash_many, verification_hash
 
 FIELD_PRIME = 2**251 + 17 * 2**192 + 1
