@@ -14,7 +14,8 @@ from zk_pipeline.db.urls import database_url, with_psycopg2
 
 @lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
-    return create_engine(with_psycopg2(url) if url else database_url(), pool_pre_ping=True, future=True)
+    return create_engine(with_psycopg2(url) if url else database_url(), pool_pre_ping=True,
+                         connect_args={"connect_timeout": 5})
 
 
 def session_factory(url: str | None = None) -> sessionmaker[Session]:

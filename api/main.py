@@ -1,0 +1,65 @@
+"""The read-only HTTP API over the pipeline's records.
+
+``create_app`` takes an explicit database URL (tests, embedding); the
+module-level ``app`` (``uvicorn api.main:app``) reads ``DATABASE_URL`` when a
+request needs it, so importing this module never touches a database.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from api.deps import DatabaseNotConfigured
+from api.routes import api_router
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Read-only access to the zk-pipeline's allocation decisions and risk-model registry.
+
+Every decision records the model version and model hash it was computed with;
+`/model-registry` returns the parameters behind each hash. All timestamps are UTC.
+"""
+
+TAGS = [
+    {"name": "risk-engine", "description": "Allocation decisions between JediSwap and Ekubo, one per hour and model version."},
+    {"name": "model-registry", "description": "Immutable risk-model versions, their parameters and hashes."},
+    {"name": "health", "description": "Service and database health for probes."},
+]
+
+# Errors meaning "the database is not there right now": retrying later may help.
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError)
+
+
+def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """Never echoes the exception: SQL errors can carry statements, hosts or user names."""
+    if isinstance(exc, DatabaseNotConfigured):
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+    log.error("database error on %s %s: %s", request.method, request.url.path, type(exc).__name__,
+              exc_info=not isinstance(exc, UNAVAILABLE))
+    if isinstance(exc, UNAVAILABLE) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        return JSONResponse({"detail": f"database unavailable ({type(exc).__name__}); retry later"}, status_code=503)
+    return JSONResponse({"detail": f"database error ({type(exc).__name__})"}, status_code=500)
+
+
+def create_app(database_url: str | None = None) -> FastAPI:
+    app = FastAPI(
+        title="zk-pipeline API",
+        version="1.0.0",
+        summary="Verifiable DeFi allocation decisions for Starknet.",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+    )
+    app.state.database_url = database_url
+    app.add_exception_handler(DatabaseNotConfigured, _database_error)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
+    app.include_router(api_router)
+    return app
+
+
+app = create_app()

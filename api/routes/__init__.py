@@ -1,0 +1,10 @@
+"""Version 1 of the HTTP API; a breaking change gets a new prefix, not edits here."""
+
+from fastapi import APIRouter
+
+from api.routes import health, model_registry, risk_engine
+
+api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(risk_engine.router)
+api_router.include_router(model_registry.router)
+api_router.include_router(health.router)
