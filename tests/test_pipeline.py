@@ -9,26 +9,18 @@ import pytest
 from dagster import AssetKey, Definitions, materialize
 from sqlalchemy import select
 
+from tests.helpers import pipeline_resources
 from zk_pipeline.db import repository
 from zk_pipeline.db.models import AllocationDecision, AllocationProposal, ProtocolMetric, RiskFeature, RiskScore
 from zk_pipeline.db.session import session_scope
 from zk_pipeline.definitions import all_assets, defs
-from zk_pipeline.resources import DatabaseResource, MetricsSourceResource, RiskModelResource
 from zk_pipeline.risk.registry import get_version
 
 PARTITIONS = ["2026-11-20-10:00", "2026-11-20-11:00"]
 
 
-def resources(url: str, **source) -> dict:
-    return {
-        "database": DatabaseResource(url=url),
-        "metrics_source": MetricsSourceResource(**source),
-        "risk_model": RiskModelResource(),
-    }
-
-
 def run_partition(url, instance, partition, **source):
-    return materialize(all_assets, partition_key=partition, resources=resources(url, **source),
+    return materialize(all_assets, partition_key=partition, resources=pipeline_resources(url, **source),
                        instance=instance, raise_on_error=False)
 
 
@@ -137,3 +129,24 @@ def test_catch_up_sensor_requests_only_missing_recent_hours(db_url, dagster_inst
     requests = catch_up_sensor(build_sensor_context(instance=dagster_instance))
     keys = [r.partition_key for r in requests] if isinstance(requests, list) else []
     assert key not in keys and all(r.run_key == r.partition_key for r in (requests if isinstance(requests, list) else []))
+
+
+def test_live_rpc_source_feeds_the_metrics_asset(db_url, dagster_instance):
+    """The starknet_rpc source wired through the resource, against a JSON-RPC double on 127.0.0.1."""
+    from datetime import timedelta
+
+    from tests.sources.test_starknet_rpc import healthy_node
+    from zk_pipeline.definitions import all_assets
+
+    hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    with healthy_node() as node:
+        res = materialize([a for a in all_assets if a.key == AssetKey("protocol_metrics")],
+                          partition_key=hour.strftime("%Y-%m-%d-%H:%M"), instance=dagster_instance,
+                          resources=pipeline_resources(db_url, kind="starknet_rpc", rpc_url=node.url + "/v1/SECRETKEY123456789"))
+    assert res.success
+    check = res.get_asset_check_evaluations()[0]
+    assert check.passed, check.metadata
+    with session_scope(db_url) as s:
+        rows = s.scalars(select(ProtocolMetric)).all()
+    assert {(r.protocol, r.hour) for r in rows} == {("ekubo", hour), ("jediswap", hour)}
+    assert all(r.source == "starknet_rpc" for r in rows)

@@ -11,11 +11,12 @@ import os
 
 from dagster import Definitions, EnvVar, load_assets_from_modules
 
-from zk_pipeline.assets import market, risk
+from zk_pipeline.assets import market, proofs, risk
 from zk_pipeline.automation import allocation_job, catch_up_sensor, hourly_schedule
-from zk_pipeline.resources import DatabaseResource, MetricsSourceResource, RiskModelResource
+from zk_pipeline.provers.config import prover_settings_from_env
+from zk_pipeline.resources import DatabaseResource, MetricsSourceResource, ProverResource, RiskModelResource
 
-all_assets = load_assets_from_modules([market, risk])
+all_assets = load_assets_from_modules([market, risk, proofs])
 
 
 def _optional_int(name: str) -> int | None:
@@ -33,7 +34,13 @@ defs = Definitions(
         "metrics_source": MetricsSourceResource(
             kind=os.environ.get("ZKP_METRICS_SOURCE", "replay"),
             replay_path=os.environ.get("ZKP_REPLAY_PATH") or None,
+            base_token=os.environ.get("ZKP_BASE_TOKEN", "WBTC"),
+            quote_token=os.environ.get("ZKP_QUOTE_TOKEN", "USDC"),
+            ekubo_api_url=os.environ.get("ZKP_EKUBO_API_URL", "https://prod-api.ekubo.org"),
+            rpc_url=os.environ.get("ZKP_STARKNET_RPC_URL") or None,
+            rpc_backup_url=os.environ.get("ZKP_STARKNET_RPC_BACKUP_URL") or None,
         ),
         "risk_model": RiskModelResource(pinned_version=_optional_int("ZKP_MODEL_VERSION")),
+        "prover": ProverResource(**prover_settings_from_env()),
     },
 )

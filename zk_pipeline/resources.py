@@ -35,12 +35,29 @@ class MetricsSourceResource(ConfigurableResource):
     kind: str = Field(default="replay", description="replay | ekubo_api | starknet_rpc")
     replay_path: str | None = Field(default=None, description="CSV/Parquet in the replay format; default: shipped dataset")
     max_fill_hours: int = Field(default=3, description="Longest gap the quality rules fill by carrying forward")
+    base_token: str = Field(default="WBTC", description="Pool base token (symbol) for the live sources")
+    quote_token: str = Field(default="USDC", description="Pool quote token (symbol, USD-pegged) for the live sources")
+    ekubo_api_url: str = Field(default="https://prod-api.ekubo.org", description="Ekubo HTTP API base URL")
+    rpc_url: str | None = Field(default=None, description="Starknet JSON-RPC node URL (may embed an API key)")
+    rpc_backup_url: str | None = Field(default=None, description="Used when the primary node fails")
 
     def build(self) -> MetricsSource:
         if self.kind == "replay":
             from zk_pipeline.sources.replay import ReplaySource
 
             return ReplaySource(self.replay_path)
+        if self.kind == "ekubo_api":
+            from zk_pipeline.sources.ekubo_api import EkuboApiSource
+
+            return EkuboApiSource(self.base_token, self.quote_token, base_url=self.ekubo_api_url)
+        if self.kind == "starknet_rpc":
+            from zk_pipeline.sources.starknet_rpc import EkuboPoolSpec, JediSwapPoolSpec, StarknetRpcSource
+
+            if not self.rpc_url:
+                raise ValueError("the starknet_rpc source needs ZKP_STARKNET_RPC_URL")
+            return StarknetRpcSource(self.rpc_url, self.rpc_backup_url,
+                                     ekubo_pools=(EkuboPoolSpec(self.base_token, self.quote_token),),
+                                     jediswap_pools=(JediSwapPoolSpec(self.base_token, self.quote_token),))
         raise ValueError(f"unknown metrics source kind {self.kind!r}; choose replay, ekubo_api or starknet_rpc")
 
 
@@ -51,3 +68,25 @@ class RiskModelResource(ConfigurableResource):
 
     def model(self) -> ModelVersion:
         return get_version(self.pinned_version)
+
+
+class ProverResource(ConfigurableResource):
+    """Which provers run, in fallback order, and how hard each is tried."""
+
+    backends: list[str] = Field(default=["builtin"], description="Fallback order, e.g. builtin,command")
+    command: str | None = Field(default=None, description="Program for the 'command' backend ({statement}, {out})")
+    timeout_s: float = Field(default=300.0, description="Per attempt; a prover past it is killed")
+    max_attempts: int = Field(default=2, description="Attempts per backend before falling back")
+    backoff_s: float = Field(default=2.0, description="First retry delay; doubles each retry")
+    min_security_bits: int = Field(default=96, description="Proofs below this are refused")
+
+    def policy(self):
+        from zk_pipeline.provers.orchestrator import RetryPolicy
+
+        return RetryPolicy(max_attempts=self.max_attempts, backoff_s=self.backoff_s, timeout_s=self.timeout_s,
+                           min_security_bits=self.min_security_bits)
+
+    def build(self, on_start=None):
+        from zk_pipeline.provers.registry import build_backends
+
+        return build_backends(self.backends, command=self.command, on_start=on_start)

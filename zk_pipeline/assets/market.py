@@ -6,6 +6,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    Failure,
     MaterializeResult,
     MetadataValue,
     RetryRequested,
@@ -50,7 +51,11 @@ def protocol_metrics(
         wait = SOURCE_BACKOFF_SECONDS * 2 ** context.retry_number
         context.log.warning(f"source {source.name} failed ({exc}); retry {context.retry_number + 1} in {wait}s")
         raise RetryRequested(max_retries=SOURCE_RETRIES, seconds_to_wait=wait) from exc
-    report = validate(raw, window, max_fill_hours=metrics_source.max_fill_hours)
+    covered = source.coverage(window)
+    if covered is None:
+        raise Failure(description=f"source {source.name} has no data for {hour.isoformat()} "
+                      "(a live source only knows the most recent complete hour)", allow_retries=False)
+    report = validate(raw, covered, max_fill_hours=metrics_source.max_fill_hours)
     with database.session() as session:
         written = repository.upsert_metrics(session, report.clean, source.name)
 
@@ -70,6 +75,7 @@ def protocol_metrics(
         metadata={
             "source": source.name,
             "window_hours": window.hours,
+            "hours_covered_by_source": covered.hours,
             "rows_fetched": len(raw),
             "rows_written": written,
             "rows_repaired": int(report.clean["repaired"].sum()) if written else 0,

@@ -75,6 +75,15 @@ class MetricsSource(abc.ABC):
 
     name: str
 
+    def coverage(self, window: Window) -> Window | None:
+        """The part of ``window`` this source speaks for (``None``: none of it).
+
+        The quality rules hold the source to every hour of its coverage: a
+        replay file must deliver the whole window, a node only the hour it
+        can read now.
+        """
+        return window
+
     @abc.abstractmethod
     def fetch(self, window: Window) -> pd.DataFrame:
         """Snapshots inside ``window`` with columns ``SNAPSHOT_COLUMNS``.
