@@ -27,7 +27,12 @@ def run_partition(url, instance, partition, **source):
 def test_definitions_load():
     Definitions.validate_loadable(defs)
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"protocol_metrics", "risk_features", "risk_scores", "allocation_proposal", "allocation_decision"}
+    assert keys == {"protocol_metrics", "risk_features", "risk_scores", "allocation_proposal", "allocation_proof",
+                    "verified_fact", "allocation_decision"}
+    graph = defs.resolve_asset_graph()
+    assert graph.get(AssetKey("allocation_decision")).parent_keys == {AssetKey("verified_fact")}
+    assert graph.get(AssetKey("verified_fact")).parent_keys == {AssetKey("allocation_proof")}
+    assert graph.get(AssetKey("allocation_proof")).parent_keys == {AssetKey("allocation_proposal")}
     assert defs.get_schedule_def("allocation_job_schedule") is not None
 
 
@@ -52,7 +57,7 @@ def test_two_partitions_end_to_end(db_url, dagster_instance):
         assert d.jediswap_pct + d.ekubo_pct == 10_000
         assert d.model_hash == model.hash_hex
         assert 5 <= d.jediswap_risk <= 95 and 5 <= d.ekubo_risk <= 95
-        assert d.proof_job_id is None and d.transaction_hash is None
+        assert d.proof_job_id is not None and d.transaction_hash is None
 
     # The stored decision equals a from-scratch evaluation of the stored statement.
     with session_scope(db_url) as s:

@@ -19,7 +19,7 @@ from dagster import (
 from sqlalchemy import select
 
 from zk_pipeline.assets.partitions import hourly, md_table, partition_hour
-from zk_pipeline.db import repository
+from zk_pipeline.db import proofs, repository
 from zk_pipeline.db.models import RiskFeature, RiskScore
 from zk_pipeline.features.fixed_point import BPS
 from zk_pipeline.features.series import IncompleteWindow, build_statement
@@ -145,17 +145,21 @@ def allocation_proposal(context: AssetExecutionContext, database: DatabaseResour
     )
 
 
-@asset(partitions_def=hourly, group_name="decisions", deps=["allocation_proposal"], kinds={"postgres"})
+@asset(partitions_def=hourly, group_name="decisions", deps=["verified_fact"], kinds={"postgres"})
 def allocation_decision(context: AssetExecutionContext, database: DatabaseResource, risk_model: RiskModelResource) -> MaterializeResult:
-    """The decision record; its id is derived from hour and model hash, so it is never duplicated."""
+    """The decision record, linked to its verified proof; its id derives from hour and model hash."""
     hour = partition_hour(context)
     model = risk_model.model()
     with database.session() as session:
         proposal = repository.get_proposal(session, hour, model.version)
         if proposal is None:
             raise Failure(description=f"no allocation proposal for {hour.isoformat()}")
-        decision_id = repository.record_decision(session, proposal)
+        job = proofs.find_verified_job(session, proposal.statement_hash)
+        if job is None:
+            raise Failure(description=f"no verified proof for the proposal of {hour.isoformat()}; not recording")
+        decision_id = repository.record_decision(session, proposal, proof_job_id=job.id)
         summary = (proposal.jediswap_pct, proposal.ekubo_pct, proposal.jediswap_risk, proposal.ekubo_risk)
     return MaterializeResult(metadata={
         "decision_id": decision_id, "jediswap_pct": summary[0], "ekubo_pct": summary[1],
-        "jediswap_risk": summary[2], "ekubo_risk": summary[3], "executed": False, **_model_metadata(model)})
+        "jediswap_risk": summary[2], "ekubo_risk": summary[3], "proof_job_id": job.id, "fact_hash": job.fact_hash,
+        "executed": False, **_model_metadata(model)})

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from zk_pipeline.cli import allocate_cmd, db_cmd, features_cmd, run_cmd, stone_cmd
+from zk_pipeline.cli import allocate_cmd, db_cmd, features_cmd, prove_cmd, run_cmd, stone_cmd
 
-COMMAND_MODULES = [features_cmd, allocate_cmd, stone_cmd, db_cmd, run_cmd]
+COMMAND_MODULES = [features_cmd, allocate_cmd, prove_cmd, stone_cmd, db_cmd, run_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

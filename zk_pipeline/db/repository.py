@@ -136,13 +136,13 @@ def decision_id_for(hour: datetime, model_hash_hex: str) -> str:
     return str(uuid.uuid5(DECISION_NAMESPACE, f"{hour.strftime('%Y-%m-%dT%H:%M:%SZ')}|{model_hash_hex}"))
 
 
-def record_decision(session: Session, proposal: AllocationProposal) -> str:
+def record_decision(session: Session, proposal: AllocationProposal, proof_job_id: str | None = None) -> str:
     decision_id = decision_id_for(proposal.hour, proposal.model_hash)
     _upsert(session, AllocationDecision, [{
         "decision_id": decision_id, "jediswap_pct": proposal.jediswap_pct, "ekubo_pct": proposal.ekubo_pct,
         "jediswap_risk": proposal.jediswap_risk, "ekubo_risk": proposal.ekubo_risk,
         "timestamp": proposal.hour, "model_version": proposal.model_version, "model_hash": proposal.model_hash,
-        "proposal_id": proposal.id,
+        "proposal_id": proposal.id, "proof_job_id": proof_job_id,
     }], ["decision_id"])
     return decision_id
 

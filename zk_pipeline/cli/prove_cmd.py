@@ -1,0 +1,124 @@
+"""``zkp prove`` / ``zkp verify``: STARK proofs of allocation statements.
+
+::
+
+    zkp prove  --input statement.json --out proof.bin [--json]
+    zkp verify --input statement.json --proof proof.bin [--json] [--min-security-bits 96]
+
+The statement is the JSON of ``zk_pipeline/risk/statement.py`` (see
+``docs/stark.md``); ``prove`` fills in the claimed ``outputs`` when the
+statement has none (and refuses claimed outputs that differ from the model's).
+``verify`` needs the claimed outputs in the statement: they are what the proof
+is checked against.
+
+Exit codes: 0 success / valid proof; 1 proving failed / proof invalid;
+2 unusable input (unreadable file, malformed statement, bad options).
+With ``--json`` one JSON object is printed on stdout:
+``prove`` -> ``proof_bytes, prove_ms, trace_rows, trace_columns, security_bits, proof_hash, air_id``;
+``verify`` -> ``valid, reason, security_bits, proof_bytes, verify_ms``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from zk_pipeline.risk.statement import Statement, StatementError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prove", help="prove a statement's allocation with a STARK",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--input", required=True, type=Path, help="statement JSON")
+    p.add_argument("--out", required=True, type=Path, help="where to write the binary proof")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the proof's metrics")
+    p.add_argument("--blowup", type=int, help="LDE blowup (default 8)")
+    p.add_argument("--queries", type=int, help="FRI queries (default 27)")
+    p.add_argument("--grinding-bits", type=int, help="proof-of-work bits (default 16)")
+    p.add_argument("--folding-factor", type=int, help="FRI folding factor (default 4)")
+    p.set_defaults(func=run_prove)
+
+    v = sub.add_parser("verify", help="verify a STARK proof of a statement",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    v.add_argument("--input", required=True, type=Path, help="statement JSON (with claimed outputs)")
+    v.add_argument("--proof", required=True, type=Path, help="binary proof written by `zkp prove`")
+    v.add_argument("--json", action="store_true", help="print one JSON object with the verdict")
+    v.add_argument("--min-security-bits", type=int, default=96, help="refuse proofs below this (default 96)")
+    v.set_defaults(func=run_verify)
+
+
+def _err(msg: str, code: int) -> int:
+    sys.stderr.write(f"zkp: error: {msg}\n")
+    return code
+
+
+def _load_statement(path: Path) -> Statement:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise StatementError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return Statement.from_json(text)
+
+
+def run_prove(args: argparse.Namespace) -> int:
+    from zk_pipeline.stark import DEFAULT_PARAMS, ProofError, ProofParams, prove_statement
+    from zk_pipeline.stark.params import ParamsError
+
+    try:
+        statement = _load_statement(args.input)
+    except StatementError as exc:
+        return _err(str(exc), 2)
+    overrides = {k: v for k, v in {
+        "blowup": args.blowup, "num_queries": args.queries, "grinding_bits": args.grinding_bits,
+        "fri_folding_factor": args.folding_factor}.items() if v is not None}
+    try:
+        params = ProofParams(**{**DEFAULT_PARAMS.to_dict(), **overrides})
+    except ParamsError as exc:
+        return _err(str(exc), 2)
+    try:
+        art = prove_statement(statement, params)
+    except ProofError as exc:
+        return _err(f"cannot prove: {exc}", 1)
+    try:
+        args.out.write_bytes(art.proof_bytes)
+    except OSError as exc:
+        return _err(f"cannot write {args.out}: {exc.strerror or exc}", 2)
+    info = {
+        "proof_bytes": len(art.proof_bytes), "prove_ms": art.prove_ms, "trace_rows": art.trace_rows,
+        "trace_columns": art.trace_columns, "security_bits": art.security_bits, "proof_hash": art.proof_hash,
+        "air_id": art.air_id, "statement_hash": art.statement_hash,
+    }
+    if args.json:
+        sys.stdout.write(json.dumps(info) + "\n")
+    else:
+        sys.stdout.write(
+            f"proof written to {args.out}: {info['proof_bytes']} bytes, {art.trace_rows} rows x "
+            f"{art.trace_columns} columns, {art.security_bits}-bit conjectured security, {art.prove_ms:.0f} ms\n")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from zk_pipeline.stark import verify_statement
+
+    try:
+        statement = _load_statement(args.input)
+    except StatementError as exc:
+        return _err(str(exc), 2)
+    if statement.outputs is None:
+        return _err("the statement has no claimed 'outputs' to verify", 2)
+    try:
+        proof = args.proof.read_bytes()
+    except OSError as exc:
+        return _err(f"cannot read {args.proof}: {exc.strerror or exc}", 2)
+    res = verify_statement(statement, proof, min_security_bits=args.min_security_bits)
+    if args.json:
+        sys.stdout.write(json.dumps({"valid": res.valid, "reason": res.reason, "security_bits": res.security_bits,
+                                     "proof_bytes": res.proof_bytes, "verify_ms": res.verify_ms}) + "\n")
+    elif res.valid:
+        sys.stdout.write(f"valid: {res.security_bits}-bit conjectured security, verified in {res.verify_ms:.0f} ms\n")
+    if not res.valid:
+        sys.stderr.write(f"zkp: proof invalid: {res.reason}\n")
+        return 1
+    return 0

@@ -1,0 +1,1 @@
+"""Prover backends behind one interface, and the orchestration that falls back between them."""

@@ -1,0 +1,154 @@
+"""Run a proof job: backends in order, retries with backoff, nothing succeeds unverified.
+
+For each backend of the fallback list: an unavailable backend is recorded and
+skipped; a crash, a timeout or a proof that does not verify is recorded as a
+failed attempt and retried after ``backoff_s * factor**k`` up to
+``max_attempts``; then the next backend gets its turn. The job becomes
+``verified`` only after the proof verified (locally, or by the remote service
+for remote backends) at ``min_security_bits`` or more; it ends ``rejected`` if
+the last failure was a proof that did not verify, ``failed`` otherwise.
+Every attempt is a row in ``proof_attempts`` with its error.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from zk_pipeline.db import proofs
+from zk_pipeline.db.models import ProofJob, ProofStatus
+from zk_pipeline.facts.builtin import compute_facts
+from zk_pipeline.provers.base import (
+    ProofArtifact,
+    ProofRejected,
+    ProverBackend,
+    ProverError,
+    ProverTimeout,
+    ProverUnavailable,
+    Verification,
+)
+from zk_pipeline.risk.statement import Statement
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 2  # per backend
+    backoff_s: float = 1.0
+    backoff_factor: float = 2.0
+    timeout_s: float = 300.0
+    min_security_bits: int = 96
+
+
+class ProofJobFailed(RuntimeError):
+    def __init__(self, job_id: str, message: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    job: ProofJob
+    artifact: ProofArtifact | None
+    verification: Verification | None
+    reused: bool
+
+
+def _attempt(backend: ProverBackend, statement: Statement, policy: RetryPolicy) -> tuple[ProofArtifact, Verification]:
+    artifact = backend.prove(statement, policy.timeout_s)
+    verification = backend.verify(statement, artifact, policy.min_security_bits)
+    if not verification.valid:
+        raise ProofRejected(f"{backend.name}: proof does not verify: {verification.reason}")
+    return artifact, verification
+
+
+def run_job(
+    factory: sessionmaker[Session],
+    job_id: str,
+    backends: Sequence[ProverBackend],
+    policy: RetryPolicy = RetryPolicy(),
+    sleep: Callable[[float], None] = time.sleep,
+) -> JobOutcome:
+    with factory.begin() as s:
+        job = proofs.get_job(s, job_id)
+        statement = Statement.from_dict(job.statement)
+    if not backends:
+        raise ValueError("no prover backends configured")
+    last: ProverError | None = None
+    for backend in backends:
+        for n in range(policy.max_attempts):
+            with factory.begin() as s:
+                attempt_id = proofs.start_attempt(s, job_id, backend.name).id
+            try:
+                backend.check_available()
+                artifact, verification = _attempt(backend, statement, policy)
+            except ProverUnavailable as exc:
+                last = exc
+                with factory.begin() as s:
+                    proofs.finish_attempt(s, attempt_id, "unavailable", str(exc))
+                log.warning("prover %s unavailable: %s", backend.name, exc)
+                break
+            except ProverError as exc:
+                last = exc
+                outcome = ("timeout" if isinstance(exc, ProverTimeout)
+                           else "rejected" if isinstance(exc, ProofRejected) else "failed")
+                with factory.begin() as s:
+                    proofs.finish_attempt(s, attempt_id, outcome, str(exc))
+                log.warning("prover %s attempt %d %s: %s", backend.name, n + 1, outcome, exc)
+                if n + 1 < policy.max_attempts:
+                    sleep(policy.backoff_s * policy.backoff_factor**n)
+                continue
+            with factory.begin() as s:
+                proofs.finish_attempt(s, attempt_id, "succeeded")
+                job = _record_success(s, job_id, statement, artifact, verification)
+            return JobOutcome(job=job, artifact=artifact, verification=verification, reused=False)
+    final = ProofStatus.rejected if isinstance(last, ProofRejected) else ProofStatus.failed
+    with factory.begin() as s:
+        job = proofs.get_job(s, job_id)
+        job.status = final
+        job.last_error = str(last) if last else "no backend ran"
+    raise ProofJobFailed(job_id, f"proof job {job_id} {final.value}: {last}")
+
+
+def _record_success(s: Session, job_id: str, statement: Statement, artifact: ProofArtifact,
+                    verification: Verification) -> ProofJob:
+    job = proofs.get_job(s, job_id)
+    facts = compute_facts(statement, verification.security_bits)
+    job.proof_hash = proofs.store_blob(s, artifact.proof)
+    job.source = artifact.backend
+    job.generated_at = proofs.now()
+    job.proof_size = len(artifact.proof)
+    job.generation_time_ms = artifact.prove_ms
+    job.verification_time_ms = verification.verify_ms
+    job.security_bits = verification.security_bits
+    f = facts.to_json()
+    job.program_hash, job.output_hash, job.fact_hash = f["program_hash"], f["output_hash"], f["fact_hash"]
+    job.status = ProofStatus.verified
+    job.last_error = None
+    proofs.record_fact(s, job_id, fact_hash=f["fact_hash"], program_hash=f["program_hash"],
+                       output_hash=f["output_hash"], verification_hash=f["verification_hash"],
+                       security_bits=verification.security_bits, verifier=verification.verifier)
+    return job
+
+
+def prove_statement_job(
+    factory: sessionmaker[Session],
+    statement: Statement,
+    backends: Sequence[ProverBackend],
+    policy: RetryPolicy = RetryPolicy(),
+    hour=None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> JobOutcome:
+    """Reuse a verified job for the same statement, or create one and run it."""
+    statement = statement if statement.outputs is not None else statement.with_outputs()
+    with factory.begin() as s:
+        existing = proofs.find_verified_job(s, statement.statement_hash())
+        if existing is not None:
+            return JobOutcome(job=existing, artifact=None, verification=None, reused=True)
+        job_id = proofs.create_job(s, statement, hour).id
+    return run_job(factory, job_id, backends, policy, sleep)

@@ -1,0 +1,111 @@
+"""Prove and verify allocation statements: the entry points the rest of the project uses."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from zk_pipeline.stark.allocation_air import AIR_ID, AllocationAir, StatementNotSupported, public_data
+from zk_pipeline.stark.params import DEFAULT_PARAMS, ProofParams
+from zk_pipeline.stark.proof import Proof, ProofFormatError
+from zk_pipeline.stark.prover import ProverError, ProverStats, prove
+from zk_pipeline.stark.verifier import VerificationError, verify
+
+
+class ProofError(ValueError):
+    """The statement cannot be proven (unsupported, or its claimed outputs are wrong)."""
+
+
+@dataclass(frozen=True)
+class ProofArtifact:
+    proof_bytes: bytes
+    prove_ms: float
+    trace_rows: int
+    trace_columns: int  # committed columns: main + aux
+    main_columns: int
+    aux_columns: int
+    security_bits: int
+    proof_hash: str  # SHA-256 hex of proof_bytes
+    air_id: str
+    statement_hash: str
+    phases_ms: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    valid: bool
+    reason: str
+    security_bits: int
+    verify_ms: float
+    proof_bytes: int
+
+
+def _outputs_mismatch(claimed, actual, path: str = "outputs") -> str | None:
+    if isinstance(actual, dict):
+        if not isinstance(claimed, dict):
+            return path
+        for k in actual:
+            bad = _outputs_mismatch(claimed.get(k), actual[k], f"{path}.{k}")
+            if bad:
+                return bad
+        return None
+    return None if claimed == actual and type(claimed) is type(actual) else path
+
+
+def prove_statement(statement, params: ProofParams | None = None) -> ProofArtifact:
+    """Prove that the statement's outputs are the model's (computed first if absent)."""
+    params = params or DEFAULT_PARAMS
+    t0 = time.perf_counter()
+    if statement.outputs is None:
+        statement = statement.with_outputs()
+    result = statement.evaluate()
+    bad = _outputs_mismatch(statement.outputs, result.summary())
+    if bad:
+        raise ProofError(f"claimed {bad} differs from what the model computes; refusing to prove")
+    try:
+        air = AllocationAir(public_data(statement), result)
+        trace = air.build_main_trace(result)
+        stats = ProverStats()
+        proof = prove(air, trace, params, stats=stats)
+    except (StatementNotSupported, ProverError) as exc:
+        raise ProofError(str(exc)) from None
+    data = proof.to_bytes()
+    return ProofArtifact(
+        proof_bytes=data,
+        prove_ms=round((time.perf_counter() - t0) * 1000, 1),
+        trace_rows=air.trace_length,
+        trace_columns=air.main_width + air.aux_width,
+        main_columns=air.main_width,
+        aux_columns=air.aux_width,
+        security_bits=params.security_bits(air.trace_length * params.blowup),
+        proof_hash=proof.hash(),
+        air_id=AIR_ID,
+        statement_hash=statement.statement_hash(),
+        phases_ms=stats.phases or {},
+    )
+
+
+def verify_statement(statement, proof_bytes: bytes, min_security_bits: int = 96) -> VerificationResult:
+    """Check a proof against a statement (with claimed outputs). Never raises on bad proofs."""
+    t0 = time.perf_counter()
+    size = len(proof_bytes) if isinstance(proof_bytes, (bytes, bytearray, memoryview)) else 0
+
+    def done(valid: bool, reason: str, bits: int = 0) -> VerificationResult:
+        return VerificationResult(valid, reason, bits, round((time.perf_counter() - t0) * 1000, 1), size)
+
+    try:
+        proof = Proof.from_bytes(proof_bytes)
+    except ProofFormatError as exc:
+        return done(False, f"malformed proof: {exc}")
+    bits = proof.params.security_bits(proof.trace_length * proof.params.blowup)
+    try:
+        air = AllocationAir(public_data(statement))
+    except StatementNotSupported as exc:
+        return done(False, f"statement not verifiable: {exc}", bits)
+    try:
+        bits = verify(air, proof, min_security_bits)
+    except VerificationError as exc:
+        return done(False, str(exc), bits)
+    except Exception as exc:  # defence in depth: a hostile proof must never crash the caller
+        return done(False, f"proof rejected ({type(exc).__name__}: {exc})", bits)
+    return done(True, "ok", bits)

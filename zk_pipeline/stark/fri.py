@@ -1,0 +1,190 @@
+"""FRI: the low-degree test at the bottom of the STARK.
+
+Claim: the committed evaluations of ``f`` on the coset ``D_0 = s * <w_N>`` come
+from a polynomial of degree ``< d_0`` (here ``d_0 = n``, the trace length, and
+``N = blowup * n``).
+
+Commit phase, with folding factor ``k``: write ``f(X) = sum_{j<k} X^j f_j(X^k)``.
+After committing layer ``i`` the transcript yields ``beta_i`` and the next
+layer is ``f'(Y) = sum_j beta_i^j f_j(Y)`` on ``D_{i+1} = D_i^k`` (``k`` times
+smaller, degree ``k`` times lower). The ``k`` points ``x * zeta^t`` (``zeta`` a
+primitive ``k``-th root of unity) all map to ``x^k``, so layer ``i`` is
+committed with one Merkle leaf per such coset: leaf ``j`` holds positions
+``j + t * |D_i|/k`` for ``t = 0..k-1``. Folding stops when the degree bound is
+at most ``fri_remainder_max_degree + 1``; that last polynomial is sent in the
+clear as coefficients.
+
+Query phase: for every query position the verifier opens the coset leaf in
+each layer, checks the value it expects (layer 0: the DEEP composition value
+it computed itself; later layers: its own folding of the previous leaf) and,
+at the end, that the folded value equals the clear polynomial at that point.
+
+Folding one coset: with ``v_t = f(x zeta^t)``, the small inverse DFT gives
+``x^j f_j(x^k) = (1/k) sum_t zeta^{-tj} v_t``, hence
+``f'(x^k) = sum_j (beta / x)^j * (1/k) sum_t zeta^{-tj} v_t``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from zk_pipeline.stark.field import P, inv, powers, root_of_unity, to_bytes
+from zk_pipeline.stark.merkle import MerkleTree, verify as merkle_verify
+from zk_pipeline.stark.poly import coset_interpolate, evaluate
+from zk_pipeline.stark.params import ProofParams
+from zk_pipeline.stark.transcript import Transcript
+
+
+class FriError(ValueError):
+    pass
+
+
+@dataclass
+class FriLayerProof:
+    values: list[list[int]]  # per opened leaf (ascending leaf index): k values
+    auth: list[bytes]  # Merkle multiproof
+
+
+@dataclass
+class FriProof:
+    roots: list[bytes]
+    remainder: list[int]  # coefficients, lowest first
+    layers: list[FriLayerProof]
+
+
+def layer_plan(degree_bound: int, lde_size: int, params: ProofParams) -> list[tuple[int, int]]:
+    """``[(domain size, degree bound)]`` of every committed layer; the remainder follows."""
+    k = params.fri_folding_factor
+    plan = []
+    d, size = degree_bound, lde_size
+    while d > params.fri_remainder_max_degree + 1:
+        if size < k or d % k:
+            raise FriError("FRI layer sizes must divide by the folding factor")
+        plan.append((size, d))
+        d //= k
+        size //= k
+    return plan
+
+
+def remainder_size(degree_bound: int, params: ProofParams) -> int:
+    d = degree_bound
+    while d > params.fri_remainder_max_degree + 1:
+        d //= params.fri_folding_factor
+    return d
+
+
+def fold(values: np.ndarray, x_inv: np.ndarray, beta: int, k: int) -> np.ndarray:
+    """Fold cosets: ``values`` has shape ``(k, M)`` (row ``t`` = points ``x_j * zeta^t``)."""
+    zeta_inv = inv(root_of_unity(k))
+    k_inv = inv(k)
+    # c_j = sum_t zeta^{-tj} v_t
+    coeffs = []
+    for j in range(k):
+        acc = 0
+        for t in range(k):
+            acc = acc + values[t] * pow(zeta_inv, t * j, P)
+        coeffs.append(acc % P)
+    bx = beta * x_inv % P
+    out = coeffs[k - 1]
+    for j in range(k - 2, -1, -1):  # Horner in (beta / x)
+        out = (out * bx + coeffs[j]) % P
+    return out * k_inv % P
+
+
+def _leaf_bytes(values) -> bytes:
+    return b"".join(to_bytes(int(v)) for v in values)
+
+
+class FriProver:
+    def __init__(self, params: ProofParams, degree_bound: int, lde_size: int, shift: int):
+        self.params = params
+        self.degree_bound = degree_bound
+        self.lde_size = lde_size
+        self.shift = shift
+        self.layers: list[tuple[np.ndarray, MerkleTree]] = []  # (matrix (k, M), tree)
+
+    def commit(self, evals: np.ndarray, transcript: Transcript, self_check: bool = True
+               ) -> tuple[list[bytes], list[int]]:
+        k = self.params.fri_folding_factor
+        cur = np.asarray(evals, dtype=object)
+        shift = self.shift
+        roots = []
+        for size, _d in layer_plan(self.degree_bound, self.lde_size, self.params):
+            m = size // k
+            mat = cur.reshape(k, m)
+            tree = MerkleTree([_leaf_bytes(mat[:, j]) for j in range(m)])
+            self.layers.append((mat, tree))
+            roots.append(tree.root)
+            transcript.absorb("fri-layer", tree.root)
+            beta = transcript.draw_element()
+            omega_inv = inv(root_of_unity(size))
+            x_inv = np.array(powers(omega_inv, m, start=inv(shift)), dtype=object)
+            cur = fold(mat, x_inv, beta, k)
+            shift = pow(shift, k, P)
+        d_last = remainder_size(self.degree_bound, self.params)
+        coeffs = coset_interpolate(cur, shift)
+        if self_check and any(int(c) for c in coeffs[d_last:]):
+            raise FriError("prover self-check: the last FRI layer is not of low degree")
+        remainder = [int(c) for c in coeffs[:d_last]]
+        transcript.absorb_elements("fri-remainder", remainder)
+        return roots, remainder
+
+    def open(self, positions: list[int]) -> list[FriLayerProof]:
+        out = []
+        for mat, tree in self.layers:
+            m = mat.shape[1]
+            leaves = sorted({p % m for p in positions})
+            out.append(FriLayerProof([[int(v) for v in mat[:, j]] for j in leaves], tree.open(leaves)))
+        return out
+
+
+def verify_fri(
+    proof: FriProof,
+    params: ProofParams,
+    degree_bound: int,
+    lde_size: int,
+    shift: int,
+    betas: list[int],
+    positions: list[int],
+    first_values: dict[int, int],
+) -> None:
+    """Raise :class:`FriError` unless every query folds consistently down to the remainder.
+
+    ``betas`` were drawn by the caller's transcript replay (one per layer root);
+    ``first_values`` maps each query position to the DEEP value the verifier computed.
+    """
+    k = params.fri_folding_factor
+    plan = layer_plan(degree_bound, lde_size, params)
+    if len(proof.roots) != len(plan) or len(proof.layers) != len(plan) or len(betas) != len(plan):
+        raise FriError("wrong number of FRI layers")
+    if len(proof.remainder) != remainder_size(degree_bound, params):
+        raise FriError("wrong FRI remainder size")
+    expected = dict(first_values)  # position in the current layer -> value
+    for (size, _d), root, layer, beta in zip(plan, proof.roots, proof.layers, betas):
+        m = size // k
+        leaves = sorted({p % m for p in expected})
+        if len(layer.values) != len(leaves) or any(len(v) != k for v in layer.values):
+            raise FriError("FRI layer opening has the wrong shape")
+        opened = dict(zip(leaves, layer.values))
+        if not merkle_verify(root, m, {j: _leaf_bytes(opened[j]) for j in leaves}, layer.auth):
+            raise FriError("FRI layer Merkle opening does not match its root")
+        for pos, value in expected.items():
+            if opened[pos % m][pos // m] != value:
+                raise FriError("FRI layer value does not match the previous layer's folding")
+        omega_inv = inv(root_of_unity(size))
+        shift_inv = inv(shift)
+        nxt = {}
+        for j in leaves:
+            x_inv = shift_inv * pow(omega_inv, j, P) % P
+            col = np.array([[v] for v in opened[j]], dtype=object)
+            nxt[j] = int(fold(col, np.array([x_inv], dtype=object), beta, k)[0])
+        expected = nxt
+        shift = pow(shift, k, P)
+        lde_size = m
+    omega = root_of_unity(lde_size)
+    for pos, value in expected.items():
+        x = shift * pow(omega, pos, P) % P
+        if evaluate(proof.remainder, x) != value:
+            raise FriError("FRI remainder does not match the last folded layer")

@@ -1,0 +1,272 @@
+"""The STARK prover (generic over :class:`~zk_pipeline.stark.air.Air`).
+
+Protocol, in transcript order (the verifier replays exactly this):
+
+1. seed the transcript with the AIR id, the proof parameters, the trace
+   length, the AIR's public input bytes and a hash of its public columns;
+2. **main trace**: interpolate every column over ``<w_n>``, evaluate on the
+   coset ``s * <w_N>`` (``N = blowup * n``), commit the rows in a Merkle tree;
+3. **aux trace** (if any): draw challenges, build the LogUp columns, commit;
+4. **composition**: draw one coefficient per constraint, evaluate
+   ``H = sum_i a_i * C_i / Z_i`` on the LDE coset (``Z`` = ``x^n - 1`` for
+   transition constraints, ``x - w^row`` for row constraints), interpolate,
+   split ``H(x) = sum_j x^{jn} H_j(x)`` into ``chunks`` polynomials of degree
+   ``< n`` and commit their evaluations;
+5. **DEEP / out-of-domain**: draw ``z``, send every trace cell the constraints
+   read, at ``z * w^offset``, and ``H_j(z)``;
+6. **DEEP composition**: draw one coefficient per sent value and build
+   ``D(x) = sum g_c (T_c(x) - T_c(z w^o)) / (x - z w^o) + sum g_j (H_j(x) - H_j(z)) / (x - z)``,
+   a polynomial of degree ``< n`` iff every sent value is honest;
+7. **FRI** on ``D`` (see :mod:`fri`), then **proof of work**, then draw the
+   query positions and open all trees there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from zk_pipeline.stark.air import AUX, MAIN, PUB, Air, Frame
+from zk_pipeline.stark.field import P, batch_inverse, inv, powers, root_of_unity, to_bytes
+from zk_pipeline.stark.fri import FriProof, FriProver
+from zk_pipeline.stark.merkle import MerkleTree
+from zk_pipeline.stark.params import DEFAULT_PARAMS, ProofParams
+from zk_pipeline.stark.poly import COSET_SHIFT, barycentric_weights, coset_evaluate, coset_interpolate, interpolate
+from zk_pipeline.stark.proof import Opening, Proof
+from zk_pipeline.stark.transcript import Transcript
+
+
+class ProverError(ValueError):
+    pass
+
+
+def public_columns_digest(air: Air) -> bytes:
+    h = hashlib.blake2s()
+    for col in air.public_columns():
+        h.update(b"".join(to_bytes(int(v)) for v in col))
+    return h.digest()
+
+
+def start_transcript(air: Air, params: ProofParams) -> Transcript:
+    t = Transcript(air.air_id.encode())
+    t.absorb("params", params.to_bytes())
+    t.absorb("trace-shape", air.trace_length.to_bytes(8, "big") + air.main_width.to_bytes(4, "big")
+             + air.aux_width.to_bytes(4, "big"))
+    t.absorb("public-inputs", air.public_input_bytes())
+    t.absorb("public-columns", public_columns_digest(air))
+    return t
+
+
+def draw_ood_point(t: Transcript, n: int, lde_size: int) -> int:
+    """``z`` outside the trace domain and the LDE coset (redrawn in the negligible other case)."""
+    while True:
+        z = t.draw_element()
+        if pow(z, n, P) != 1 and pow(z * inv(COSET_SHIFT) % P, lde_size, P) != 1:
+            return z
+
+
+def _row_bytes(matrix: np.ndarray, j: int) -> bytes:
+    return b"".join(to_bytes(int(v)) for v in matrix[:, j])
+
+
+def _commit(matrix: np.ndarray) -> MerkleTree:
+    return MerkleTree([_row_bytes(matrix, j) for j in range(matrix.shape[1])])
+
+
+class _LdeFrame(Frame):
+    """Cells as whole vectors over the LDE coset: ``T(x * w^off)`` is a rotation by ``off * blowup``."""
+
+    def __init__(self, lde: dict[str, np.ndarray], blowup: int):
+        self.lde = lde
+        self.blowup = blowup
+        self._cache: dict = {}
+
+    def cell(self, segment: str, col: int, offset: int):
+        key = (segment, col, offset)
+        v = self._cache.get(key)
+        if v is None:
+            v = np.roll(self.lde[segment][col], -offset * self.blowup)
+            self._cache[key] = v
+        return v
+
+
+def _as_vec(e, size: int) -> np.ndarray:
+    if isinstance(e, np.ndarray):
+        return e % P
+    return np.full(size, int(e) % P, dtype=object)
+
+
+@dataclass
+class ProverStats:
+    prove_ms: float = 0.0
+    phases: dict | None = None
+
+
+def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS, *,
+          self_check: bool = True, stats: ProverStats | None = None) -> Proof:
+    """Prove that ``main_trace`` (shape ``(main_width, n)``) satisfies ``air``.
+
+    ``self_check=False`` skips the prover's own constraint check: only tests of
+    dishonest provers use it (the verifier must then reject).
+    """
+    t0 = time.perf_counter()
+    phases: dict[str, float] = {}
+    tick = [t0]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        phases[name] = round((now - tick[0]) * 1000, 1)
+        tick[0] = now
+
+    n = air.trace_length
+    if n & (n - 1) or n < 4:
+        raise ProverError("trace length must be a power of two >= 4")
+    main = np.asarray(main_trace, dtype=object) % P
+    if main.shape != (air.main_width, n):
+        raise ProverError(f"main trace has shape {main.shape}, AIR expects {(air.main_width, n)}")
+    shape = air.shape()
+    blowup = params.blowup
+    N = n * blowup
+    if shape.composition_chunks >= blowup:
+        raise ProverError(f"constraint degree needs blowup > {shape.composition_chunks}")
+    if params.num_queries > N:
+        raise ProverError("more queries than LDE points")
+
+    t = start_transcript(air, params)
+
+    # 2. main trace
+    main_coeffs = interpolate(main)
+    main_lde = coset_evaluate(main_coeffs, N)
+    main_tree = _commit(main_lde)
+    t.absorb("main-root", main_tree.root)
+    lap("main_commit")
+
+    # 3. aux trace
+    challenges = t.draw_elements(air.num_aux_challenges)
+    aux = air.build_aux_trace(main, challenges) % P if air.aux_width else np.zeros((0, n), dtype=object)
+    if aux.shape != (air.aux_width, n):
+        raise ProverError(f"aux trace has shape {aux.shape}, AIR expects {(air.aux_width, n)}")
+    if self_check:
+        failures = air.check_trace(main, aux, challenges)
+        if failures:
+            raise ProverError("the trace does not satisfy the AIR: " + "; ".join(failures[:5]))
+    aux_tree = None
+    if air.aux_width:
+        aux_coeffs = interpolate(aux)
+        aux_lde = coset_evaluate(aux_coeffs, N)
+        aux_tree = _commit(aux_lde)
+        t.absorb("aux-root", aux_tree.root)
+    else:
+        aux_coeffs = aux_lde = np.zeros((0, N), dtype=object)
+    lap("aux_commit")
+
+    # 4. composition polynomial
+    pub = air.public_columns()
+    pub_lde = coset_evaluate(interpolate(pub), N) if len(pub) else np.zeros((0, N), dtype=object)
+    frame = _LdeFrame({MAIN: main_lde, AUX: aux_lde, PUB: pub_lde}, blowup)
+    num_row = sum(c for _, c in shape.row_groups)
+    alphas = t.draw_elements(shape.num_transition + num_row)
+    xs = np.array(powers(root_of_unity(N), N, start=COSET_SHIFT), dtype=object)
+    # 1 / (x^n - 1) repeats with period `blowup` on the coset.
+    zh = [(pow(COSET_SHIFT, n, P) * pow(root_of_unity(N), j * n, P) - 1) % P for j in range(blowup)]
+    zh_inv = np.tile(np.array(batch_inverse(zh), dtype=object), n)
+    acc = np.zeros(N, dtype=object)
+    trans = air.transition_constraints(frame, challenges)
+    for a, e in zip(alphas, trans):
+        acc = (acc + a * _as_vec(e, N)) % P
+    comp = acc * zh_inv % P
+    k = shape.num_transition
+    w_n = root_of_unity(n)
+    by_row: dict[int, np.ndarray] = {}
+    for row, fn in air.row_constraints():
+        racc = by_row.get(row, np.zeros(N, dtype=object))
+        for e in fn(frame, challenges):
+            racc = (racc + alphas[k] * _as_vec(e, N)) % P
+            k += 1
+        by_row[row] = racc
+    for row, racc in by_row.items():
+        den_inv = np.array(batch_inverse(list((xs - pow(w_n, row, P)) % P)), dtype=object)
+        comp = (comp + racc * den_inv) % P
+    lap("composition_eval")
+    comp_coeffs = coset_interpolate(comp)
+    chunks = shape.composition_chunks
+    if self_check and any(int(c) for c in comp_coeffs[chunks * n:]):
+        raise ProverError("composition polynomial is not of low degree (constraints not satisfied?)")
+    chunk_coeffs = comp_coeffs[: chunks * n].reshape(chunks, n)
+    chunk_lde = coset_evaluate(chunk_coeffs, N)
+    comp_tree = _commit(chunk_lde)
+    t.absorb("composition-root", comp_tree.root)
+    lap("composition_commit")
+
+    # 5. out-of-domain values
+    z = draw_ood_point(t, n, N)
+    trace_cells = [c for c in shape.frame_cells if c[0] != PUB]
+    ood = ood_values(trace_cells, {MAIN: main, AUX: aux}, n, z)
+    from zk_pipeline.stark.poly import evaluate as horner
+
+    chunk_at_z = [horner(c, z) for c in chunk_coeffs]
+    t.absorb_elements("ood", ood + chunk_at_z)
+    lap("ood")
+
+    # 6. DEEP composition
+    gammas = t.draw_elements(len(trace_cells) + chunks)
+    lde_of = {MAIN: main_lde, AUX: aux_lde}
+    deep = np.zeros(N, dtype=object)
+    by_offset: dict[int, list[int]] = {}
+    for i, (_seg, _col, off) in enumerate(trace_cells):
+        by_offset.setdefault(off, []).append(i)
+    for off, idxs in sorted(by_offset.items()):
+        num = np.zeros(N, dtype=object)
+        for i in idxs:
+            seg, col, _ = trace_cells[i]
+            num = num + gammas[i] * ((lde_of[seg][col] - ood[i]) % P)
+        point = z * pow(w_n, off, P) % P
+        den_inv = np.array(batch_inverse(list((xs - point) % P)), dtype=object)
+        deep = (deep + (num % P) * den_inv) % P
+    num = np.zeros(N, dtype=object)
+    for j in range(chunks):
+        num = num + gammas[len(trace_cells) + j] * ((chunk_lde[j] - chunk_at_z[j]) % P)
+    den_inv = np.array(batch_inverse(list((xs - z) % P)), dtype=object)
+    deep = (deep + (num % P) * den_inv) % P
+    lap("deep")
+
+    # 7. FRI, proof of work, queries
+    fri = FriProver(params, n, N, COSET_SHIFT)
+    fri_roots, remainder = fri.commit(deep, t)
+    lap("fri_commit")
+    nonce = t.grind(params.grinding_bits)
+    t.absorb_nonce(nonce)
+    lap("grinding")
+    positions = t.draw_distinct_indices(params.num_queries, N)
+    leaves = sorted(set(positions))
+
+    def opening(matrix: np.ndarray, tree: MerkleTree) -> Opening:
+        return Opening([[int(v) for v in matrix[:, j]] for j in leaves], tree.open(leaves))
+
+    proof = Proof(
+        air_id=air.air_id, params=params, trace_length=n, main_width=air.main_width, aux_width=air.aux_width,
+        chunks=chunks, main_root=main_tree.root, aux_root=aux_tree.root if aux_tree else None,
+        comp_root=comp_tree.root, ood=ood + chunk_at_z, fri=FriProof(fri_roots, remainder, fri.open(positions)),
+        nonce=nonce, main_open=opening(main_lde, main_tree),
+        aux_open=opening(aux_lde, aux_tree) if aux_tree else None, comp_open=opening(chunk_lde, comp_tree),
+    )
+    lap("open")
+    if stats is not None:
+        stats.prove_ms = (time.perf_counter() - t0) * 1000
+        stats.phases = phases
+    return proof
+
+
+def ood_values(cells, traces: dict[str, np.ndarray], n: int, z: int) -> list[int]:
+    """Trace polynomial values at ``z * w^offset`` for every cell, by barycentric weights."""
+    w_n = root_of_unity(n)
+    out = []
+    weights: dict[int, np.ndarray] = {}
+    for seg, col, off in cells:
+        if off not in weights:
+            weights[off] = np.array(barycentric_weights(n, z * pow(w_n, off, P) % P), dtype=object)
+        out.append(int(np.dot(traces[seg][col], weights[off]) % P))
+    return out
