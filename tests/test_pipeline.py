@@ -11,7 +11,15 @@ from sqlalchemy import select
 
 from tests.helpers import pipeline_resources
 from zk_pipeline.db import repository
-from zk_pipeline.db.models import AllocationDecision, AllocationProposal, ProtocolMetric, RiskFeature, RiskScore
+from zk_pipeline.db.models import (
+    AllocationDecision,
+    AllocationProposal,
+    ProofAttempt,
+    ProofJob,
+    ProtocolMetric,
+    RiskFeature,
+    RiskScore,
+)
 from zk_pipeline.db.session import session_scope
 from zk_pipeline.definitions import all_assets, defs
 from zk_pipeline.risk.registry import get_version
@@ -80,9 +88,14 @@ def test_rematerializing_is_idempotent(db_url, dagster_instance):
     with session_scope(db_url) as s:
         before = s.scalars(select(AllocationDecision)).all()
         counts = [repository.count(s, m) for m in (ProtocolMetric, RiskFeature, RiskScore, AllocationProposal)]
-    assert run_partition(db_url, dagster_instance, PARTITIONS[0]).success
+    second = run_partition(db_url, dagster_instance, PARTITIONS[0])
+    assert second.success
+    proof_md = [e for e in second.get_asset_materialization_events()
+                if e.asset_key == AssetKey("allocation_proof")][0].materialization.metadata
+    assert proof_md["reused_existing_proof"].value is True
     with session_scope(db_url) as s:
         after = s.scalars(select(AllocationDecision)).all()
+        assert repository.count(s, ProofJob) == 1 and repository.count(s, ProofAttempt) == 1
         assert [repository.count(s, m) for m in (ProtocolMetric, RiskFeature, RiskScore, AllocationProposal)] == counts
     assert [d.decision_id for d in before] == [d.decision_id for d in after]
     assert len(after) == 1

@@ -61,6 +61,9 @@ class Verification:
 class ProverBackend(abc.ABC):
     #: Registry name, also stored as the proof job's ``source``.
     name: str
+    #: Overrides the policy's per-attempt timeout for this backend (a remote
+    #: service may need longer than a local prover).
+    timeout_s: float | None = None
 
     def check_available(self) -> None:
         """Raise ``ProverUnavailable`` with a reason when this backend cannot run here."""

@@ -45,11 +45,13 @@ def _tail(text: str) -> str:
 class CommandBackend(ProverBackend):
     name = "command"
 
-    def __init__(self, argv: Sequence[str], on_start: Callable[[int], None] | None = None) -> None:
+    def __init__(self, argv: Sequence[str], on_start: Callable[[int], None] | None = None,
+                 timeout_s: float | None = None) -> None:
         if not argv:
             raise ValueError("a command backend needs a command")
         self.argv = list(argv)
         self.on_start = on_start
+        self.timeout_s = timeout_s
 
     def check_available(self) -> None:
         exe = self.argv[0]

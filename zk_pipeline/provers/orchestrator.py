@@ -60,7 +60,7 @@ class JobOutcome:
 
 
 def _attempt(backend: ProverBackend, statement: Statement, policy: RetryPolicy) -> tuple[ProofArtifact, Verification]:
-    artifact = backend.prove(statement, policy.timeout_s)
+    artifact = backend.prove(statement, backend.timeout_s or policy.timeout_s)
     verification = backend.verify(statement, artifact, policy.min_security_bits)
     if not verification.valid:
         raise ProofRejected(f"{backend.name}: proof does not verify: {verification.reason}")
