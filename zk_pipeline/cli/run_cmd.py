@@ -82,23 +82,59 @@ def _spawn(cmd: list[str]) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=REPO, preexec_fn=child_setup)
 
 
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _stop(children: list[subprocess.Popen], grace: float = 15.0) -> None:
+    """SIGTERM each child's group, wait, then SIGKILL whatever is left.
+
+    Dagster starts run workers in process groups of their own, so the
+    descendants are listed *before* signalling (once a parent dies its
+    children are re-parented and can no longer be found).
+    """
+    import psutil
+
+    descendants = []
     for proc in children:
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        try:
+            descendants += psutil.Process(proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            pass
+    for proc in children:
+        _signal_group(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     for proc in children:
         try:
             proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
+            pass
+    _, alive = psutil.wait_procs(descendants, timeout=max(0.1, deadline - time.monotonic()))
+    for proc in children:
+        _signal_group(proc.pid, signal.SIGKILL)
+        proc.wait()
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _install_interrupt_handlers() -> None:
+    """Ctrl-C and SIGTERM both mean "shut down in order", even when started with ``&``.
+
+    A process started in the background by a non-interactive shell inherits
+    "ignore SIGINT"; installing handlers explicitly undoes that.
+    """
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,12 +144,12 @@ def run(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         return fail(str(exc))
     children: list[subprocess.Popen] = []
-    # Turn SIGTERM into the same orderly shutdown as Ctrl-C.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    _install_interrupt_handlers()
     try:
         materialize_latest_hour()
         if args.no_serve:
             return 0
+        _install_interrupt_handlers()  # Dagster's in-process execution restores the handlers it found
         bin_dir = Path(sys.executable).parent
         children.append(_spawn([str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"),
                                 "-h", "127.0.0.1", "-p", str(args.dagster_port)]))

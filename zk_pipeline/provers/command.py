@@ -35,11 +35,36 @@ from zk_pipeline.provers.base import (
 from zk_pipeline.risk.statement import Statement
 
 STDERR_TAIL = 600
+PR_SET_PDEATHSIG = 1
+
+
+def _child_setup() -> None:
+    """New session (so a timeout can kill the whole tree) that dies with its parent.
+
+    ``PR_SET_PDEATHSIG`` (Linux) makes the kernel kill the prover when the
+    process that started it dies — a Dagster run worker stopped mid-proof
+    leaves no orphan prover burning a core.
+    """
+    os.setsid()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the session kill on timeout still applies
+        pass
 
 
 def _tail(text: str) -> str:
     text = text.strip()
     return text if len(text) <= STDERR_TAIL else "…" + text[-STDERR_TAIL:]
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.communicate()
 
 
 class CommandBackend(ProverBackend):
@@ -69,15 +94,17 @@ class CommandBackend(ProverBackend):
             argv = [a.replace("{statement}", str(st_path)).replace("{out}", str(out_path)) for a in self.argv]
             started = time.monotonic()
             proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                    start_new_session=True)
-            if self.on_start:
-                self.on_start(proc.pid)
+                                    preexec_fn=_child_setup)
             try:
+                if self.on_start:
+                    self.on_start(proc.pid)
                 stdout, stderr = proc.communicate(timeout=timeout_s)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.communicate()
+                _kill_group(proc)
                 raise ProverTimeout(f"{self.name}: no proof after {timeout_s:g}s; prover killed") from None
+            except BaseException:
+                _kill_group(proc)  # interrupted (run cancelled, worker stopping): take the prover down too
+                raise
             elapsed_ms = int((time.monotonic() - started) * 1000)
             if proc.returncode != 0:
                 how = (f"killed by signal {-proc.returncode}" if proc.returncode < 0
