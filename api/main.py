@@ -20,15 +20,20 @@ from api.routes import api_router
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """
-Read-only access to the zk-pipeline's allocation decisions and risk-model registry.
+The zk-pipeline's allocation decisions, their STARK proofs and verified facts,
+and the risk-model registry.
 
-Every decision records the model version and model hash it was computed with;
-`/model-registry` returns the parameters behind each hash. All timestamps are UTC.
+Every decision records the model version and model hash it was computed with
+and the proof job that proves it; `/model-registry` returns the parameters
+behind each hash, `/proofs` the proofs (generate, status, download, verify)
+and `/verification` the facts verifiers accepted. All timestamps are UTC.
 """
 
 TAGS = [
     {"name": "risk-engine", "description": "Allocation decisions between JediSwap and Ekubo, one per hour and model version."},
     {"name": "model-registry", "description": "Immutable risk-model versions, their parameters and hashes."},
+    {"name": "proofs", "description": "Proof jobs: generate in the background, follow, download, verify an uploaded proof."},
+    {"name": "verification", "description": "Verification state of proof jobs and facts accepted by verifiers."},
     {"name": "health", "description": "Service and database health for probes."},
 ]
 

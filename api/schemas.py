@@ -51,3 +51,132 @@ class Health(BaseModel):
     status: str = Field(examples=["ok"])
     database: str | None = Field(description="The database URL with any password redacted; null if not configured.")
     reason: str | None = None
+
+
+# --- Proofs, verification and orchestration -------------------------------------------------------
+
+ProofJobStatus = Annotated[str, Field(
+    description="queued → running → verified (a proof exists and verified), or failed / rejected "
+                "(a proof was produced but did not verify). `succeeded` is not used by the API's jobs.",
+    examples=["verified"])]
+Hex64 = Annotated[str | None, Field(description="SHA-256 as 64 lowercase hex digits.")]
+Felt = Annotated[str | None, Field(description="A felt252 in lowercase hex with a 0x prefix.")]
+
+
+class ProofJobAccepted(BaseModel):
+    proof_job_id: str = Field(description="UUID of the proof job.")
+    status: ProofJobStatus
+    status_url: str = Field(description="Path of `GET /api/v1/proofs/{proof_job_id}`, to poll.")
+    reused: bool = Field(description="True when an existing job answers this request: a verified job for the same "
+                                     "statement hash (HTTP 200) or one already queued/running in this process (202).")
+    statement_hash: str = Field(description="SHA-256 of the canonical statement JSON, with its outputs.")
+
+
+class ProofTimings(BaseModel):
+    generation_time_ms: int | None = Field(description="Prover time of the successful attempt.")
+    verification_time_ms: int | None = Field(description="Local verification time of the stored proof.")
+
+
+class ProofHashes(BaseModel):
+    statement_hash: Hex64
+    proof_hash: Hex64 = Field(description="SHA-256 of the proof bytes (also the download's ETag).")
+    program_hash: Felt
+    output_hash: Felt
+    fact_hash: Felt = Field(description="poseidon(program_hash, output_hash), Integrity's fact.")
+    l2_fact_hash: Felt = Field(description="Fact registered on Starknet; null until on-chain registration exists.")
+    l2_verified_at: UtcDatetime | None
+
+
+class ProofAttemptInfo(BaseModel):
+    backend: str = Field(examples=["builtin"])
+    attempt: int = Field(description="1-based, counted over the whole job.")
+    outcome: str = Field(description="running / succeeded / failed / timeout / unavailable / rejected")
+    error: str | None = Field(description="Why the attempt failed (prover stderr tail), secrets removed.")
+    started_at: UtcDatetime
+    finished_at: UtcDatetime | None
+    duration_ms: int | None
+
+
+class ProofJobInfo(BaseModel):
+    proof_job_id: str
+    status: ProofJobStatus
+    source: str | None = Field(description="Backend that produced the proof: builtin / command / ...")
+    hour: UtcDatetime | None = Field(description="The hour the statement is for.")
+    model_version: int | None
+    model_hash: Felt
+    proof_size: int | None = Field(description="Proof size in bytes.")
+    security_bits: int | None = Field(description="Conjectured security of the stored proof.")
+    timings: ProofTimings
+    hashes: ProofHashes
+    attempts: list[ProofAttemptInfo]
+    last_error: str | None = Field(description="The last failure, secrets removed; null once verified.")
+    proof_url: str | None = Field(description="Path to download the proof bytes; null until a proof exists.")
+    statement_url: str = Field(description="Path to download the statement JSON the job proves.")
+    generated_at: UtcDatetime | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class VerifyResult(BaseModel):
+    valid: bool
+    reason: str = Field(description="`ok`, or why the proof does not verify against the statement.")
+    security_bits: int = Field(description="Conjectured security of the proof's parameters (0 if unreadable).")
+    verify_ms: float
+    proof_bytes: int
+    proof_hash: str = Field(description="SHA-256 of the uploaded proof bytes.")
+    statement_hash: str = Field(description="SHA-256 of the uploaded statement in canonical form.")
+    fact_hash: str | None = Field(description="Integrity fact hash of the statement (only when valid).")
+
+
+class VerifierRecord(BaseModel):
+    verifier: str = Field(description="`local` (this deployment's verifier) or `integrity` (on-chain).")
+    verification_hash: str | None
+    security_bits: int
+    verified_at: UtcDatetime
+    proof_job_id: str | None
+    program_hash: str
+    output_hash: str
+
+
+class VerificationStatus(BaseModel):
+    proof_job_id: str
+    status: ProofJobStatus
+    verified: bool = Field(description="True when the job's proof verified (status `verified`).")
+    fact_hash: Felt
+    security_bits: int | None
+    verifiers: list[VerifierRecord] = Field(description="Verifications recorded for the job's fact hash.")
+
+
+class FactLookup(BaseModel):
+    fact_hash: str = Field(description="The fact hash as records store it: 0x + lowercase hex, no leading zeros.")
+    records: list[VerifierRecord]
+    onchain: dict[str, Any] | None = Field(description="Integrity fact-registry lookup; null: not implemented yet.")
+    note: str
+
+
+class OrchestrateRequest(BaseModel):
+    partition_key: str | None = Field(
+        default=None, description="Hour to run, like `2026-11-20-10:00` (UTC); default: the latest complete hour.",
+        examples=["2026-11-20-10:00"])
+
+
+class OrchestrationLaunch(BaseModel):
+    run_id: str = Field(description="Dagster run id.")
+    partition_key: str = Field(examples=["2026-11-20-10:00"])
+    mode: str = Field(description="`graphql` (submitted to DAGSTER_GRAPHQL_URL) or `in_process` (run by the API).")
+    instance: str = Field(description="`remote` (the GraphQL deployment's), `dagster_home` (DagsterInstance.get()) "
+                                      "or `ephemeral` (in memory, this API process only).")
+    already_running: bool = Field(description="An in-process run of this hour was still queued/running; it is returned.")
+    status_url: str = Field(description="Path of `GET /api/v1/risk-engine/orchestration/{run_id}`, to poll.")
+    note: str | None = None
+
+
+class OrchestrationStatus(BaseModel):
+    run_id: str
+    mode: str
+    status: str = Field(description="Dagster run status: QUEUED, STARTING, STARTED, SUCCESS, FAILURE, CANCELED, ...")
+    finished: bool
+    partition_key: str | None
+    started_at: UtcDatetime | None
+    ended_at: UtcDatetime | None
+    errors: list[str] = Field(description="Why the run failed (failed steps, then the run), secrets removed.")

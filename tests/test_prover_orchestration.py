@@ -7,6 +7,7 @@ travel the same path as in production.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import stat
@@ -21,7 +22,7 @@ from sqlalchemy.orm import sessionmaker
 
 from tests.stark.helpers import random_statement
 from zk_pipeline.db import proofs
-from zk_pipeline.db.models import ProofJob, ProofStatus, VerifiedFact
+from zk_pipeline.db.models import ProofBlob, ProofJob, ProofStatus, VerifiedFact
 from zk_pipeline.db.session import get_engine
 from zk_pipeline.facts.builtin import compute_facts
 from zk_pipeline.provers.command import BuiltinBackend, CommandBackend
@@ -147,3 +148,17 @@ def test_all_backends_failing_marks_the_job_failed(factory, tmp_path):
     with factory() as s:
         job = s.get(ProofJob, err.value.job_id)
     assert job.status == ProofStatus.failed and job.attempts == 2 and "exited with status 1" in job.last_error
+
+
+def test_a_stored_proof_that_no_longer_verifies_is_not_reused(factory):
+    """E.g. a proof made by an older prover version: proven afresh, the old job kept."""
+    st = random_statement(11)
+    first = prove_statement_job(factory, st, [BuiltinBackend()], FAST)
+    with factory.begin() as s:
+        blob = s.get(ProofBlob, first.job.proof_hash)
+        blob.data = blob.data[:-1] + bytes([blob.data[-1] ^ 1])
+    again = prove_statement_job(factory, st, [BuiltinBackend()], FAST)
+    assert not again.reused and again.job.id != first.job.id and again.job.status == ProofStatus.verified
+    with factory() as s:
+        stored = proofs.load_blob(s, again.job.proof_hash)
+    assert hashlib.sha256(stored).hexdigest() == again.job.proof_hash  # the damaged copy was replaced

@@ -2,9 +2,11 @@
 
 from fastapi import APIRouter
 
-from api.routes import health, model_registry, risk_engine
+from api.routes import health, model_registry, proofs, risk_engine, verification
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(risk_engine.router)
 api_router.include_router(model_registry.router)
+api_router.include_router(proofs.router)
+api_router.include_router(verification.router)
 api_router.include_router(health.router)

@@ -1,4 +1,4 @@
-"""Recorded allocation decisions, newest first."""
+"""Recorded allocation decisions, newest first; and launching the workflow that records them."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime, timezone
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
 from sqlalchemy import func, select
 
 from api.deps import SessionDep
-from api.schemas import Decision, DecisionPage
+from api.schemas import Decision, DecisionPage, OrchestrateRequest, OrchestrationLaunch, OrchestrationStatus
 from zk_pipeline.db.models import AllocationDecision
 
 router = APIRouter(prefix="/risk-engine", tags=["risk-engine"])
@@ -74,3 +74,87 @@ def get_decision(
     if row is None:
         raise HTTPException(404, detail=f"decision {decision_id} not found")
     return Decision.model_validate(row)
+
+
+# --- Orchestration: run the whole workflow for one hour through Dagster -------------------------------
+
+
+def _public(message: str, request: Request) -> str:
+    """Without passwords or secret environment values (nor the app's own database password)."""
+    from api.routes.proofs import public_text
+
+    return public_text(message, request.app.state.database_url) or ""
+
+
+@router.post(
+    "/orchestrate-allocation",
+    response_model=OrchestrationLaunch,
+    status_code=202,
+    summary="Run the allocation workflow for an hour",
+    responses={
+        422: {"description": "`partition_key` is malformed, before the first partition, or not a closed hour."},
+        502: {"description": "The Dagster GraphQL API could not be reached or refused the run; the detail says why."},
+        503: {"description": "Orchestration is not configured: bad DAGSTER_GRAPHQL_URL, no DATABASE_URL for "
+                             "in-process runs, or an unusable DAGSTER_HOME."},
+    },
+)
+def orchestrate_allocation(
+    request: Request,
+    response: Response,
+    body: Annotated[OrchestrateRequest | None, Body(description="Optional; default: the latest complete hour.")] = None,
+) -> OrchestrationLaunch:
+    """Launches a Dagster run of `allocation_job` (metrics → features → scores → proposal → proof → fact →
+    decision) for the latest complete UTC hour, or `partition_key`; poll `status_url`.
+
+    With `DAGSTER_GRAPHQL_URL` set the run is submitted to that Dagster deployment (tag `dagster/partition`);
+    otherwise this API process runs it in a background thread (`mode: in_process`) on `DagsterInstance.get()`,
+    or on an ephemeral in-memory instance when `DAGSTER_HOME` is not set (`instance: ephemeral`, see `note`).
+    Re-running an hour is safe: every write is an upsert and an identical statement reuses its verified proof.
+    """
+    from zk_pipeline import orchestration
+
+    try:
+        key = orchestration.check_partition_key(body.partition_key) if body and body.partition_key else None
+        launch = orchestration.launch_allocation_run(key)
+    except orchestration.PartitionKeyError as exc:
+        raise HTTPException(422, detail=str(exc)) from None
+    except ValueError as exc:  # an unusable DAGSTER_GRAPHQL_URL
+        raise HTTPException(503, detail=_public(str(exc), request)) from None
+    except orchestration.OrchestrationError as exc:
+        code = 502 if isinstance(orchestration.get_launcher(), orchestration.GraphQLLauncher) else 503
+        raise HTTPException(code, detail=_public(str(exc), request)) from None
+    status_url = request.app.url_path_for("orchestration_status", run_id=launch.run_id)
+    response.headers["Location"] = status_url
+    return OrchestrationLaunch(run_id=launch.run_id, partition_key=launch.partition_key, mode=launch.mode,
+                               instance=launch.instance, already_running=launch.already_running,
+                               status_url=status_url, note=launch.note)
+
+
+@router.get(
+    "/orchestration/{run_id}",
+    response_model=OrchestrationStatus,
+    summary="Status of an orchestration run",
+    responses={
+        404: {"description": "The Dagster instance (or GraphQL deployment) knows no such run."},
+        502: {"description": "The Dagster GraphQL API could not be reached."},
+    },
+)
+def orchestration_status(
+    request: Request,
+    run_id: Annotated[uuid.UUID, Path(description="The Dagster run id returned by orchestrate-allocation.")],
+) -> OrchestrationStatus:
+    """The run's Dagster status; `errors` says which steps failed and why once it has failed."""
+    from zk_pipeline import orchestration
+
+    try:
+        state = orchestration.run_status(str(run_id))
+    except orchestration.RunNotFound:
+        raise HTTPException(404, detail=f"run {run_id} not found") from None
+    except ValueError as exc:
+        raise HTTPException(503, detail=_public(str(exc), request)) from None
+    except orchestration.OrchestrationError as exc:
+        code = 502 if isinstance(orchestration.get_launcher(), orchestration.GraphQLLauncher) else 503
+        raise HTTPException(code, detail=_public(str(exc), request)) from None
+    return OrchestrationStatus(run_id=state.run_id, mode=state.mode, status=state.status, finished=state.finished,
+                               partition_key=state.partition_key, started_at=state.started_at,
+                               ended_at=state.ended_at, errors=[_public(e, request) for e in state.errors])

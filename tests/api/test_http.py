@@ -95,15 +95,21 @@ def test_import_needs_no_database():
 def test_openapi_documents_every_endpoint():
     spec = TestClient(create_app()).get("/openapi.json").json()
     assert spec["info"]["title"] == "zk-pipeline API"
-    assert {t["name"] for t in spec["tags"]} == {"risk-engine", "model-registry", "health"}
-    ops = {path: op["get"] for path, op in spec["paths"].items()}
+    assert {t["name"] for t in spec["tags"]} == {"risk-engine", "model-registry", "proofs", "verification", "health"}
+    ops = {(path, method): op for path, item in spec["paths"].items() for method, op in item.items()}
     assert set(ops) == {
-        "/api/v1/risk-engine/decisions", "/api/v1/risk-engine/decision/{decision_id}",
-        "/api/v1/model-registry/current", "/api/v1/model-registry/history",
-        "/api/v1/model-registry/version/{version}", "/api/v1/health",
+        ("/api/v1/risk-engine/decisions", "get"), ("/api/v1/risk-engine/decision/{decision_id}", "get"),
+        ("/api/v1/risk-engine/orchestrate-allocation", "post"), ("/api/v1/risk-engine/orchestration/{run_id}", "get"),
+        ("/api/v1/model-registry/current", "get"), ("/api/v1/model-registry/history", "get"),
+        ("/api/v1/model-registry/version/{version}", "get"), ("/api/v1/health", "get"),
+        ("/api/v1/proofs/generate", "post"), ("/api/v1/proofs/verify", "post"),
+        ("/api/v1/proofs/{proof_job_id}", "get"), ("/api/v1/proofs/{proof_job_id}/proof", "get"),
+        ("/api/v1/proofs/{proof_job_id}/statement", "get"),
+        ("/api/v1/verification/verification-status/{proof_job_id}", "get"),
+        ("/api/v1/verification/verify-fact-hash/{fact_hash}", "get"),
     }
     assert all(op.get("summary") and op.get("tags") for op in ops.values())
-    params = {p["name"]: p for p in ops["/api/v1/risk-engine/decisions"]["parameters"]}
+    params = {p["name"]: p for p in ops[("/api/v1/risk-engine/decisions", "get")]["parameters"]}
     assert set(params) == {"limit", "offset", "start", "end"}
     assert all(p.get("description") for p in params.values())
 

@@ -65,9 +65,11 @@ def attempts_of(session: Session, job_id: str) -> list[ProofAttempt]:
 
 
 def store_blob(session: Session, data: bytes) -> str:
+    """Content-addressed write; rewriting the same key also heals a damaged stored copy."""
     digest = hashlib.sha256(data).hexdigest()
-    session.execute(insert(ProofBlob).values(proof_hash=digest, data=data, size=len(data))
-                    .on_conflict_do_nothing(index_elements=["proof_hash"]))
+    stmt = insert(ProofBlob).values(proof_hash=digest, data=data, size=len(data))
+    session.execute(stmt.on_conflict_do_update(index_elements=["proof_hash"],
+                                               set_={"data": stmt.excluded.data, "size": stmt.excluded.size}))
     return digest
 
 

@@ -144,11 +144,35 @@ def prove_statement_job(
     hour=None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> JobOutcome:
-    """Reuse a verified job for the same statement, or create one and run it."""
+    """Reuse a verified job for the same statement, or create one and run it.
+
+    A stored proof is reused only after it verifies again with the backend
+    that made it: a proof from an older prover version (or damaged bytes)
+    must not block an hour forever, so it is passed over and a new job —
+    the old one kept for audit — proves the statement afresh.
+    """
     statement = statement if statement.outputs is not None else statement.with_outputs()
     with factory.begin() as s:
         existing = proofs.find_verified_job(s, statement.statement_hash())
-        if existing is not None:
-            return JobOutcome(job=existing, artifact=None, verification=None, reused=True)
+        blob = proofs.load_blob(s, existing.proof_hash) if existing is not None else None
+    if existing is not None and _still_verifies(existing, blob, statement, backends, policy):
+        return JobOutcome(job=existing, artifact=None, verification=None, reused=True)
+    with factory.begin() as s:
         job_id = proofs.create_job(s, statement, hour).id
     return run_job(factory, job_id, backends, policy, sleep)
+
+
+def _still_verifies(job: ProofJob, blob: bytes | None, statement: Statement, backends: Sequence[ProverBackend],
+                    policy: RetryPolicy) -> bool:
+    backend = next((b for b in backends if b.name == job.source), None)
+    if blob is None or backend is None:
+        return False
+    try:
+        artifact = ProofArtifact(proof=blob, backend=backend.name, prove_ms=job.generation_time_ms or 0)
+        ok = backend.verify(statement, artifact, policy.min_security_bits).valid
+    except (ProverError, ValueError) as exc:
+        log.warning("stored proof of job %s cannot be checked: %s", job.id, exc)
+        return False
+    if not ok:
+        log.warning("stored proof of job %s no longer verifies; proving again", job.id)
+    return ok

@@ -1,0 +1,88 @@
+"""Verification records: a proof job's verification state, and look-ups by fact hash.
+
+Records come from ``verified_facts``: one row per fact hash and verifier.
+``local`` rows are written when this deployment's verifier accepted a proof;
+``integrity`` rows (Starknet's fact registry) and an on-chain look-up come
+later, so ``onchain`` is always null for now.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path
+
+from api.deps import SessionDep
+from api.schemas import FactLookup, VerificationStatus, VerifierRecord
+from zk_pipeline.db import proofs as proof_records
+from zk_pipeline.db.models import ProofStatus, VerifiedFact
+
+router = APIRouter(prefix="/verification", tags=["verification"])
+
+#: Starknet's field prime: a felt252 is below it.
+STARK_PRIME = 2**251 + 17 * 2**192 + 1
+
+ONCHAIN_NOTE = ("Local records only: on-chain verification (Integrity's fact registry on Starknet) "
+                "is not looked up yet, so `onchain` is null.")
+
+
+def _record(f: VerifiedFact) -> VerifierRecord:
+    return VerifierRecord(verifier=f.verifier, verification_hash=f.verification_hash, security_bits=f.security_bits,
+                          verified_at=f.verified_at, proof_job_id=f.proof_job_id, program_hash=f.program_hash,
+                          output_hash=f.output_hash)
+
+
+def _records(session, fact_hash: str) -> list[VerifierRecord]:
+    return [_record(f) for f in sorted(proof_records.facts_by_hash(session, fact_hash), key=lambda f: f.verifier)]
+
+
+@router.get(
+    "/verification-status/{proof_job_id}",
+    response_model=VerificationStatus,
+    summary="Verification state of a proof job",
+    responses={404: {"description": "No proof job with this id."}},
+)
+def verification_status(
+    session: SessionDep,
+    proof_job_id: Annotated[uuid.UUID, Path(description="The proof job's UUID (any case).")],
+) -> VerificationStatus:
+    """`verified` is true once the job's proof verified; `verifiers` lists who accepted its fact hash."""
+    job = proof_records.get_job(session, str(proof_job_id))
+    if job is None:
+        raise HTTPException(404, detail=f"proof job {proof_job_id} not found")
+    return VerificationStatus(
+        proof_job_id=job.id, status=job.status.value, verified=job.status == ProofStatus.verified,
+        fact_hash=job.fact_hash, security_bits=job.security_bits,
+        verifiers=_records(session, job.fact_hash) if job.fact_hash else [],
+    )
+
+
+@router.get(
+    "/verify-fact-hash/{fact_hash}",
+    response_model=FactLookup,
+    summary="Local verification records of a fact hash",
+    responses={
+        404: {"description": "No verifier has recorded this fact here."},
+        422: {"description": "Not 0x followed by 1 to 64 hex digits."},
+    },
+)
+def verify_fact_hash(
+    session: SessionDep,
+    fact_hash: Annotated[str, Path(pattern=r"^0[xX][0-9a-fA-F]{1,64}$",
+                                   description="A felt252 in hex: 0x and up to 64 hex digits (any case; "
+                                               "leading zeros optional).")],
+) -> FactLookup:
+    """The fact hash is normalised to the form records store (`hex()`: lowercase, no leading zeros)."""
+    from zk_pipeline.facts.hashing import felt_hex  # imported here: it pulls in starknet-py
+
+    value = int(fact_hash, 16)
+    if value >= STARK_PRIME:
+        raise HTTPException(422, detail=f"{fact_hash} is not a felt252: it is not below the Stark prime")
+    normalised = felt_hex(value)
+    records = _records(session, normalised)
+    if not records:
+        raise HTTPException(404, detail=f"no verification of fact {normalised} is recorded here "
+                                        "(on-chain look-up is not implemented yet)")
+    return FactLookup(fact_hash=normalised, records=records, onchain=None, note=ONCHAIN_NOTE)
+
