@@ -151,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
         _install_interrupt_handlers()  # Dagster's in-process execution restores the handlers it found
         bin_dir = Path(sys.executable).parent
+        # The API launches orchestration runs through this webserver's GraphQL API.
+        os.environ.setdefault("DAGSTER_GRAPHQL_URL", f"http://127.0.0.1:{args.dagster_port}/graphql")
         children.append(_spawn([str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"),
                                 "-h", "127.0.0.1", "-p", str(args.dagster_port)]))
         children.append(_spawn([str(bin_dir / "uvicorn"), "api.main:app", "--host", "127.0.0.1",
