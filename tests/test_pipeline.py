@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import pandas as pd
-import pytest
 from dagster import AssetKey, Definitions, materialize
 from sqlalchemy import select
 

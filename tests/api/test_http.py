@@ -6,12 +6,9 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import httpx
-import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -114,31 +111,9 @@ def test_openapi_documents_every_endpoint():
     assert all(p.get("description") for p in params.values())
 
 
-@pytest.fixture()
-def live_server(db_url):
-    """uvicorn on a socket bound here, so there is no race for the port."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(db_url), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(200):
-            if server.started:
-                break
-            thread.join(0.05)
-        assert server.started, "uvicorn did not start"
-        host, port = sock.getsockname()
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-    assert not thread.is_alive()
-
-
 def test_real_http(live_server):
-    with httpx.Client(base_url=live_server, timeout=10) as http:
+    host, port = live_server
+    with httpx.Client(base_url=f"http://{host}:{port}", timeout=10) as http:
         health = http.get("/api/v1/health")
         assert health.status_code == 200 and health.json()["status"] == "ok"
         docs = http.get("/docs")

@@ -11,7 +11,6 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from api.main import create_app
@@ -184,26 +183,6 @@ def test_multipart_reader_is_streaming():
     assert err.value.status_code == 422
 
 
-@pytest.fixture()
-def live_server(db_url):
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(db_url), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(200):
-            if server.started:
-                break
-            thread.join(0.05)
-        assert server.started
-        yield sock.getsockname()
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 def test_oversize_upload_is_refused_before_it_is_read(live_server):
     """Over a real socket, chunked: the 413 arrives while the body is still being sent.
 
@@ -282,7 +261,7 @@ def test_generate_refuses_bad_requests(client):
 def test_failing_prover_is_visible(client, monkeypatch, tmp_path):
     secret = "sk-live-0123456789abcdef"
     script = tmp_path / "broken-prover"
-    script.write_text(f"#!/bin/sh\necho \"prover crashed; token $ZKP_TEST_API_KEY\" >&2\nexit 3\n")
+    script.write_text("#!/bin/sh\necho \"prover crashed; token $ZKP_TEST_API_KEY\" >&2\nexit 3\n")
     script.chmod(0o755)
     monkeypatch.setenv("ZKP_TEST_API_KEY", secret)
     monkeypatch.setenv("ZKP_PROVERS", "command")
