@@ -9,7 +9,7 @@ The statement is the JSON of ``zk_pipeline/risk/statement.py`` (see
 ``docs/stark.md``); ``prove`` fills in the claimed ``outputs`` when the
 statement has none (and refuses claimed outputs that differ from the model's).
 ``verify`` needs the claimed outputs in the statement: they are what the proof
-is checked against.
+is checked against (``prove --statement-out FILE`` writes the statement with them).
 
 Exit codes: 0 success / valid proof; 1 proving failed / proof invalid;
 2 unusable input (unreadable file, malformed statement, bad options).
@@ -34,8 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", required=True, type=Path, help="statement JSON")
     p.add_argument("--out", required=True, type=Path, help="where to write the binary proof")
     p.add_argument("--json", action="store_true", help="print one JSON object with the proof's metrics")
-    p.add_argument("--blowup", type=int, help="LDE blowup (default 8)")
-    p.add_argument("--queries", type=int, help="FRI queries (default 27)")
+    p.add_argument("--statement-out", type=Path,
+                   help="also write the proven statement (with its claimed outputs) here, for `zkp verify`")
+    p.add_argument("--compact", action="store_true",
+                   help="smaller proof, slower proving: blowup 8, 27 queries (97 bits) instead of 4, 40 (96 bits)")
+    p.add_argument("--blowup", type=int, help="LDE blowup (default 4)")
+    p.add_argument("--queries", type=int, help="FRI queries (default 40)")
     p.add_argument("--grinding-bits", type=int, help="proof-of-work bits (default 16)")
     p.add_argument("--folding-factor", type=int, help="FRI folding factor (default 4)")
     p.set_defaults(func=run_prove)
@@ -63,7 +67,7 @@ def _load_statement(path: Path) -> Statement:
 
 
 def run_prove(args: argparse.Namespace) -> int:
-    from zk_pipeline.stark import DEFAULT_PARAMS, ProofError, ProofParams, prove_statement
+    from zk_pipeline.stark import COMPACT_PARAMS, DEFAULT_PARAMS, ProofError, ProofParams, prove_statement
     from zk_pipeline.stark.params import ParamsError
 
     try:
@@ -74,7 +78,8 @@ def run_prove(args: argparse.Namespace) -> int:
         "blowup": args.blowup, "num_queries": args.queries, "grinding_bits": args.grinding_bits,
         "fri_folding_factor": args.folding_factor}.items() if v is not None}
     try:
-        params = ProofParams(**{**DEFAULT_PARAMS.to_dict(), **overrides})
+        base = COMPACT_PARAMS if args.compact else DEFAULT_PARAMS
+        params = ProofParams(**{**base.to_dict(), **overrides})
     except ParamsError as exc:
         return _err(str(exc), 2)
     try:
@@ -83,8 +88,11 @@ def run_prove(args: argparse.Namespace) -> int:
         return _err(f"cannot prove: {exc}", 1)
     try:
         args.out.write_bytes(art.proof_bytes)
+        if args.statement_out:
+            full = statement if statement.outputs is not None else statement.with_outputs()
+            args.statement_out.write_text(json.dumps(full.to_dict(), indent=1) + "\n")
     except OSError as exc:
-        return _err(f"cannot write {args.out}: {exc.strerror or exc}", 2)
+        return _err(f"cannot write output: {exc.strerror or exc}", 2)
     info = {
         "proof_bytes": len(art.proof_bytes), "prove_ms": art.prove_ms, "trace_rows": art.trace_rows,
         "trace_columns": art.trace_columns, "security_bits": art.security_bits, "proof_hash": art.proof_hash,

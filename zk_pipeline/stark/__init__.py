@@ -21,12 +21,12 @@ Nothing here depends on Dagster or the database.
 
 from zk_pipeline.stark.allocation_air import AIR_ID
 from zk_pipeline.stark.api import ProofArtifact, ProofError, VerificationResult, prove_statement, verify_statement
-from zk_pipeline.stark.params import DEFAULT_PARAMS, ProofParams
+from zk_pipeline.stark.params import COMPACT_PARAMS, DEFAULT_PARAMS, ProofParams
 
 #: Version of :data:`AIR_ID` on its own, for deriving a program hash.
 AIR_VERSION = 1
 
 __all__ = [
-    "AIR_ID", "AIR_VERSION", "DEFAULT_PARAMS", "ProofArtifact", "ProofError", "ProofParams",
+    "AIR_ID", "AIR_VERSION", "COMPACT_PARAMS", "DEFAULT_PARAMS", "ProofArtifact", "ProofError", "ProofParams",
     "VerificationResult", "prove_statement", "verify_statement",
 ]

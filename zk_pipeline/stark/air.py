@@ -40,6 +40,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from zk_pipeline.stark.field import P
+
 MAIN, AUX, PUB = "main", "aux", "pub"
 
 Cell = tuple[str, int, int]  # (segment, column, offset)
@@ -199,31 +201,29 @@ class Air(ABC):
 
     def check_trace(self, main: np.ndarray, aux: np.ndarray, challenges: Sequence[int]) -> list[str]:
         """Evaluate every constraint on the trace itself; return the failures (prover self-check)."""
-        from zk_pipeline.stark.field import P
-
         n = self.trace_length
         pub = self.public_columns()
 
-        def frame_at(row: int) -> DictFrame:
+        def frame_at(row: int) -> Frame:
             class _F(Frame):
                 def cell(_, seg, col, off):  # noqa: N805
-                    r = (row + off) % n
                     src = main if seg == MAIN else aux if seg == AUX else pub
-                    return int(src[col][r])
+                    return int(src[col][(row + off) % n])
 
             return _F()
 
         failures: list[str] = []
-        mains = [np.asarray(c) for c in main]
-        del mains
-        # Vectorised over rows: cells are whole (rolled) columns.
-        class _V(Frame):
+
+        class _V(Frame):  # vectorised over rows: a cell is a whole column, rotated by its offset
             def cell(_, seg, col, off):  # noqa: N805
                 src = main if seg == MAIN else aux if seg == AUX else pub
                 return np.roll(np.asarray(src[col], dtype=object), -off)
 
         for i, e in enumerate(self.transition_constraints(_V(), challenges)):
-            vals = np.asarray(e, dtype=object) % P if isinstance(e, np.ndarray) else np.full(n, int(e) % P, dtype=object)
+            if isinstance(e, np.ndarray):
+                vals = np.asarray(e, dtype=object) % P
+            else:
+                vals = np.full(n, int(e) % P, dtype=object)
             bad = np.nonzero(vals != 0)[0]
             if len(bad):
                 failures.append(f"transition constraint {i} fails on rows {bad[:5].tolist()}")

@@ -3,14 +3,16 @@
 Layout (``W`` = volatility window, ``m = W - 1`` returns, ``n`` = trace rows)
 ----------------------------------------------------------------------------
 Two *lanes*, one per protocol (jediswap = lane 0, ekubo = lane 1), side by
-side. Each lane has 33 main columns::
+side. Each lane has 29 main columns::
 
-    r  b  s1  s2  v  fe  A  B  C  a0..a7  b0..b7  c0..c7
+    r  b  s1  s2  v  fe  A  B  C  a0..a7  b0..b7  c0..c3
 
-``A``, ``B``, ``C`` are **64-bit range-checked slots**: on every row
-``A = sum_j 256^j a_j`` (likewise ``B``, ``C``) and every limb is proven to be
-a byte by one LogUp argument (:mod:`logup`) against the public table column
-``row mod 256``. One more main column holds the LogUp multiplicities.
+``A``, ``B`` are **64-bit range-checked slots** and ``C`` a **32-bit** one: on
+every row ``A = sum_j 256^j a_j`` (likewise ``B``, ``C``) and every limb is
+proven to be a byte by one LogUp argument (:mod:`logup`) against the public
+table column ``row mod 256``. One more main column holds the LogUp
+multiplicities (59 main columns), and the aux trace holds 14 LogUp helpers and
+the running sum (15 columns).
 
 Public columns (never committed; the verifier interpolates them itself):
 ``sel`` (1 on rows ``0..m-1``), the byte table, and per lane the prices
@@ -22,7 +24,7 @@ With ``prev = price[i]``, ``cur = price[i+1]``, ``N = (cur - prev) * S`` the row
 proves ``r = min(floor(N / prev), S)`` through the *capped division* gadget
 (bit ``b`` says whether the cap bites)::
 
-    b = 0:  N = r * prev + A,  prev - 1 - A = B,  S - r = C      (A < prev, r <= S)
+    b = 0:  N = r * prev + A,  prev - 1 - A = B,  S - r = C      (A < prev, S - 2^32 < r <= S)
     b = 1:  r = S,  N - (S + 1) * prev = A + 2^64 * B             (floor(N/prev) > S)
 
 and accumulates ``s1' = s1 + r``, ``s2' = s2 + r^2``, ``v' = v + volume'``,
@@ -44,6 +46,9 @@ the age term with its ``age < cap`` branch), the clamp to
 the split and its clamp. The claimed outputs enter as constants; the model
 parameters too.
 
+The tail block takes 14 rows (54 big and 25 small slots); the trace has
+``n = next_pow2(max(256, m + 14))`` rows — 1024 for the 720-hour window.
+
 Why range checks make this sound: every equation ``x = q * d + r`` is checked
 with ``0 <= r < d`` (``r`` and ``d - 1 - r`` in slots) and ``q`` bounded (a slot,
 or a public output), so both sides are integers far below ``p`` and the field
@@ -62,6 +67,7 @@ from zk_pipeline.features.fixed_point import BPS, RETURN_SCALE
 from zk_pipeline.features.volatility import ANNUALIZE_BPS2
 from zk_pipeline.risk.model import ALLOCATION_ORDER, SECONDS_PER_DAY, ModelResult
 from zk_pipeline.stark.air import Air, Frame
+from zk_pipeline.stark.field import P
 from zk_pipeline.stark.logup import LIMB_BITS, LogUp, multiplicities, table_column
 
 #: Program identifier of this AIR (its constraints and layout); bump on any change.
@@ -69,12 +75,14 @@ AIR_ID = "zk-pipeline/allocation-air/v1"
 
 S = RETURN_SCALE
 TWO64 = 2**64
-LIMBS = 8  # per 64-bit slot
 LANES = 2
 # lane columns
 R, B, S1, S2, V, FE, SA, SB, SC = range(9)
-LIMB0 = 9
-LANE_W = 9 + 3 * LIMBS
+#: byte limbs of the slots A, B (64-bit) and C (32-bit)
+SLOT_LIMBS = (8, 8, 4)
+SLOT_LIMB0 = (9, 17, 25)
+LANE_W = 9 + sum(SLOT_LIMBS)
+TWO32 = 2**32
 MULT = LANES * LANE_W
 MAIN_WIDTH = MULT + 1
 # public columns
@@ -98,7 +106,7 @@ def col(lane: int, c: int) -> int:
 
 
 def limb_cols() -> list[int]:
-    return [col(lane, LIMB0 + j) for lane in range(LANES) for j in range(3 * LIMBS)]
+    return [col(lane, 9 + j) for lane in range(LANES) for j in range(sum(SLOT_LIMBS))]
 
 
 class StatementNotSupported(ValueError):
@@ -198,14 +206,19 @@ class _Tail:
     def __init__(self, prover: bool):
         self.constraints: list[Expr] = []
         self.values: dict[tuple[int, int], int] | None = {} if prover else None
-        self._slot_i = 0
+        self._slot_i = 0  # big (64-bit) slots: A and B of each lane on each row
+        self._small_i = 0  # small (32-bit) slots: C of each lane on each row
         self._cell_i = 0
         self.rows = 1
 
     def _slot_pos(self, i: int) -> tuple[int, int]:
-        off, rest = divmod(i, LANES * 3)
-        lane, which = divmod(rest, 3)
+        off, rest = divmod(i, LANES * 2)
+        lane, which = divmod(rest, 2)
         return off, col(lane, SA + which)
+
+    def _small_pos(self, i: int) -> tuple[int, int]:
+        off, lane = divmod(i, LANES)
+        return off, col(lane, SC)
 
     def _cell_pos(self, i: int) -> tuple[int, int]:
         # offset 0: only r and b are free (s1, s2, v, fe hold the sums); later rows: all six.
@@ -222,12 +235,16 @@ class _Tail:
             self.values[(off, c)] = int(value)
         return lambda f: f.main(c, off)
 
-    def slot(self, value: int | None = 0) -> Expr:
-        """A fresh cell proven to hold an integer in ``[0, 2^64)``."""
-        off, c = self._slot_pos(self._slot_i)
-        self._slot_i += 1
-        if self.values is not None and not 0 <= int(value) < TWO64:
-            raise ValueError(f"tail slot value {value} outside [0, 2^64): the witness is inconsistent")
+    def slot(self, value: int | None = 0, small: bool = False) -> Expr:
+        """A fresh cell proven to hold an integer in ``[0, 2^64)`` (``small``: ``[0, 2^32)``)."""
+        if small:
+            off, c = self._small_pos(self._small_i)
+            self._small_i += 1
+        else:
+            off, c = self._slot_pos(self._slot_i)
+            self._slot_i += 1
+        # An out-of-range value (only from inconsistent claimed outputs) is kept as is: its limbs
+        # cannot add up to it, so the prover's self-check (or the verifier) rejects the trace.
         return self._handle(off, c, value)
 
     def wide(self, value: int | None = 0) -> Expr:
@@ -251,18 +268,18 @@ class _Tail:
         self.constraints.append(expr)
 
     # -- gadgets ----------------------------------------------------------------------------------
-    def nonneg(self, expr: Expr, value: int | None) -> None:
-        """``expr >= 0`` (and ``< 2^64``): it equals a slot."""
-        s = self.slot(value)
+    def nonneg(self, expr: Expr, value: int | None, small: bool = False) -> None:
+        """``expr >= 0`` (and ``< 2^64``, or ``2^32`` if ``small``): it equals a slot."""
+        s = self.slot(value, small)
         self.zero(lambda f: expr(f) - s(f))
 
     def floor_div(self, num: Expr, den: Expr, num_v, den_v, wide_q: bool = False) -> Expr:
-        """A handle to ``floor(num / den)`` (``den > 0``): quotient, remainder and slack in slots."""
+        """A handle to ``floor(num / den)`` (``0 < den < 2^32``): quotient, remainder, slack in slots."""
         q_v, r_v = divmod(num_v, den_v) if self.values is not None else (0, 0)
         q = self.wide(q_v) if wide_q else self.slot(q_v)
-        rem = self.slot(r_v)
+        rem = self.slot(r_v, small=True)
         self.zero(lambda f: num(f) - q(f) * den(f) - rem(f))
-        self.nonneg(lambda f: den(f) - 1 - rem(f), den_v - 1 - r_v if self.values is not None else 0)
+        self.nonneg(lambda f: den(f) - 1 - rem(f), den_v - 1 - r_v if self.values is not None else 0, small=True)
         return q
 
     def min_const(self, x: Expr, x_v, cap: int, result: Expr) -> None:
@@ -292,7 +309,7 @@ def const(c: int) -> Expr:
     return lambda f: c
 
 
-def _protocol_program(t: _Tail, pd: PublicData, lane: int, name: str, res: ModelResult | None) -> Expr:
+def _protocol_program(t: _Tail, pd: PublicData, lane: int, name: str, res: ModelResult | None) -> None:
     """One protocol's features and risk (its own scope, so the constraint closures bind this lane)."""
     p = pd.params
     m = pd.window - 1
@@ -334,10 +351,11 @@ def _protocol_program(t: _Tail, pd: PublicData, lane: int, name: str, res: Model
     cb = t.bit(int(capped))
     if prover and capped:
         g = n_v - (BPS + 1) * tvl
-        ua, ub, uc = t.slot(g % TWO64), t.slot(g // TWO64), t.slot(0)
+        ua, ub, uc = t.slot(g % TWO64), t.slot(g // TWO64), t.slot(0, small=True)
     else:
         ra = n_v % tvl if prover else 0
-        ua, ub, uc = t.slot(ra), t.slot(tvl - 1 - ra if prover else 0), t.slot(BPS - u if prover else 0)
+        ua, ub = t.slot(ra), t.slot(tvl - 1 - ra if prover else 0)
+        uc = t.slot(BPS - u if prover else 0, small=True)
 
     def nu(f, vsum=vsum):
         return vsum(f) * BPS
@@ -391,8 +409,8 @@ def _protocol_program(t: _Tail, pd: PublicData, lane: int, name: str, res: Model
     t.zero(lambda f, cy=cy, cmp=cmp: cmp(f) - cy(f) * (cap - 1 - age) - (1 - cy(f)) * (age - cap))
     gn = (cap - age) * p.age_weight
     q_v, r_v = divmod(gn, cap) if young else (0, 0)
-    gq, gr = t.slot(q_v), t.slot(r_v)
-    gs = t.slot(cap - 1 - r_v if young else 0)
+    gq, gr = t.slot(q_v, small=True), t.slot(r_v, small=True)
+    gs = t.slot(cap - 1 - r_v if young else 0, small=True)
     t.zero(lambda f, cy=cy, gq=gq, gr=gr: cy(f) * (gn - gq(f) * cap - gr(f)))
     t.zero(lambda f, cy=cy, gr=gr, gs=gs: cy(f) * (cap - 1 - gr(f) - gs(f)))
     t.zero(lambda f, cy=cy, gq=gq: (1 - cy(f)) * gq(f))
@@ -403,19 +421,14 @@ def _protocol_program(t: _Tail, pd: PublicData, lane: int, name: str, res: Model
     raw_v = pr.risk_raw if prover else 0
     risk = out["risk"]
     t.clamp(raw, raw_v, p.risk_min, p.risk_max, const(risk))
-    return const(risk)
 
 
 def _tail_program(t: _Tail, pd: PublicData, res: ModelResult | None) -> None:
     """The model after the returns, as constraints on the tail block (see module docstring)."""
     p = pd.params
-    m = pd.window - 1
     prover = res is not None
-    risk_exprs: list[Expr] = []
-    apy_exprs: list[Expr] = []
     for lane, name in enumerate(ALLOCATION_ORDER):
-        risk_exprs.append(_protocol_program(t, pd, lane, name, res))
-        apy_exprs.append(const(pd.out[("apy", lane)]))
+        _protocol_program(t, pd, lane, name, res)
 
     # allocation: score = floor(apy * 10000 / (risk + 1)); split; clamp
     alloc = res.allocation if prover else None
@@ -431,11 +444,11 @@ def _tail_program(t: _Tail, pd: PublicData, res: ModelResult | None) -> None:
         return sj(f) + se(f)
 
     zt = t.bit(int(prover and tot_v == 0))
-    inv_t = t.cell(pow(tot_v, -1, 2**251 + 17 * 2**192 + 1) if prover and tot_v else 0)
+    inv_t = t.cell(pow(tot_v, -1, P) if prover and tot_v else 0)
     t.zero(lambda f: total(f) * inv_t(f) - (1 - zt(f)))
     t.zero(lambda f: zt(f) * total(f))
     raw_j_v = alloc.raw_jediswap_bps if prover else 0
-    rj = t.slot(raw_j_v)
+    rj = t.slot(raw_j_v, small=True)
     rem_v = sj_v * BPS - raw_j_v * tot_v if prover and tot_v else 0
     jr = t.wide(rem_v)
     js = t.wide(tot_v - 1 - rem_v if prover and tot_v else 0)
@@ -449,11 +462,6 @@ def _tail_program(t: _Tail, pd: PublicData, res: ModelResult | None) -> None:
     t.zero(lambda f: jedi + ekubo - BPS)
 
 
-def _tail_rows() -> int:
-    """Rows the tail program occupies (it has a fixed shape, independent of the data)."""
-    return _TAIL_ROWS
-
-
 # ------------------------------------------------------------------------------------------------
 # The AIR
 # ------------------------------------------------------------------------------------------------
@@ -462,7 +470,8 @@ class AllocationAir(Air):
     main_width = MAIN_WIDTH
     num_aux_challenges = 1
 
-    def __init__(self, pd: PublicData, result: ModelResult | None = None):
+    def __init__(self, pd: PublicData, result: ModelResult | None = None, min_trace_length: int = 256):
+        """``min_trace_length`` pads the trace (benchmarks of larger traces); it is part of the proof."""
         self.pd = pd
         self.m = pd.window - 1
         tail = _Tail(prover=result is not None)
@@ -470,7 +479,7 @@ class AllocationAir(Air):
         self.tail = tail
         rows = self.m + tail.rows
         n = 256
-        while n < rows:
+        while n < rows or n < min_trace_length:
             n *= 2
         self.trace_length = n
         self.logup = LogUp(limb_cols(), MULT, PUB_TABLE, group_size=3)
@@ -502,8 +511,8 @@ class AllocationAir(Air):
             c = lambda k, off=0, lane=lane: f.main(col(lane, k), off)  # noqa: E731
             for slot in range(3):  # slot = sum of its byte limbs, on every row
                 acc = 0
-                for j in reversed(range(LIMBS)):
-                    acc = acc * 256 + c(LIMB0 + slot * LIMBS + j)
+                for j in reversed(range(SLOT_LIMBS[slot])):
+                    acc = acc * 256 + c(SLOT_LIMB0[slot] + j)
                 out.append(c(SA + slot) - acc)
             prev, cur = f.pub(PUB_PRICE(lane)), f.pub(PUB_PRICE(lane), 1)
             r, b, sa, sb, sc = c(R), c(B), c(SA), c(SB), c(SC)
@@ -570,16 +579,15 @@ class AllocationAir(Air):
             if k in (SA, SB, SC):
                 slots[lane, k - SA, m + off] = v
             else:
-                tr[c, m + off] = v
+                tr[c, m + off] = v % P
         for lane in range(LANES):
             for s in range(3):
                 vals = slots[lane, s]
-                tr[col(lane, SA + s)] = vals
-                for j in range(LIMBS):
-                    tr[col(lane, LIMB0 + s * LIMBS + j)] = np.array(
-                        [(int(v) >> (LIMB_BITS * j)) & 0xFF for v in vals], dtype=object)
-                if any(not 0 <= int(v) < TWO64 for v in vals):
-                    raise ValueError("a slot value is outside [0, 2^64): the witness is inconsistent")
+                tr[col(lane, SA + s)] = vals % P
+                low = [int(v) % (1 << (LIMB_BITS * SLOT_LIMBS[s])) for v in vals]  # == v for honest slots
+                for j in range(SLOT_LIMBS[s]):
+                    tr[col(lane, SLOT_LIMB0[s] + j)] = np.array(
+                        [(v >> (LIMB_BITS * j)) & 0xFF for v in low], dtype=object)
         limbs = tr[limb_cols()]
         tr[MULT] = multiplicities(limbs, n)
         return tr
@@ -587,5 +595,3 @@ class AllocationAir(Air):
     def build_aux_trace(self, main: np.ndarray, challenges) -> np.ndarray:
         return self.logup.build(main, table_column(self.trace_length), challenges[0])
 
-
-_TAIL_ROWS = 0

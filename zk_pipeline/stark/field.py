@@ -24,6 +24,7 @@ single point (verifier) and on a whole evaluation domain (prover).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -43,6 +44,7 @@ def inv(x: int) -> int:
     return pow(x, P - 2, P)
 
 
+@lru_cache(maxsize=None)
 def root_of_unity(n: int) -> int:
     """A primitive ``n``-th root of unity (``n`` a power of two)."""
     if n <= 0 or n & (n - 1) or n.bit_length() - 1 > TWO_ADICITY:

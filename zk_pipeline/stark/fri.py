@@ -27,6 +27,7 @@ Folding one coset: with ``v_t = f(x zeta^t)``, the small inverse DFT gives
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -75,22 +76,28 @@ def remainder_size(degree_bound: int, params: ProofParams) -> int:
     return d
 
 
-def fold(values: np.ndarray, x_inv: np.ndarray, beta: int, k: int) -> np.ndarray:
-    """Fold cosets: ``values`` has shape ``(k, M)`` (row ``t`` = points ``x_j * zeta^t``)."""
+@lru_cache(maxsize=None)
+def _inverse_dft(k: int) -> tuple[tuple[int, ...], ...]:
+    """``M[j][t] = zeta^{-tj} / k``: the inverse DFT of size ``k``."""
     zeta_inv = inv(root_of_unity(k))
     k_inv = inv(k)
-    # c_j = sum_t zeta^{-tj} v_t
+    return tuple(tuple(pow(zeta_inv, t * j, P) * k_inv % P for t in range(k)) for j in range(k))
+
+
+def fold(values: np.ndarray, x_inv: np.ndarray, beta: int, k: int) -> np.ndarray:
+    """Fold cosets: ``values`` has shape ``(k, M)`` (row ``t`` = points ``x_j * zeta^t``)."""
+    # c_j = (1/k) sum_t zeta^{-tj} v_t  =  x^j f_j(x^k)
     coeffs = []
-    for j in range(k):
+    for row in _inverse_dft(k):
         acc = 0
         for t in range(k):
-            acc = acc + values[t] * pow(zeta_inv, t * j, P)
+            acc = acc + values[t] * row[t]
         coeffs.append(acc % P)
     bx = beta * x_inv % P
     out = coeffs[k - 1]
     for j in range(k - 2, -1, -1):  # Horner in (beta / x)
         out = (out * bx + coeffs[j]) % P
-    return out * k_inv % P
+    return out
 
 
 def _leaf_bytes(values) -> bytes:

@@ -14,8 +14,8 @@ prover puts the whole count of a value on its first occurrence.
 Columns added to the aux trace:
 
 * one *helper* per group of ``k`` limb columns, ``h = sum_{j in group} 1/(alpha - l_j)``,
-  constrained by ``h * prod (alpha - l_j) = sum_j prod_{i != j} (alpha - l_i)``
-  (degree ``k + 1``);
+  constrained by ``h * prod_j (alpha - l_j) = sum_j prod_{i != j} (alpha - l_i)``
+  (degree ``k + 1``; both sides accumulated fraction by fraction);
 * one running sum ``acc`` with ``(acc' - acc - sum h) * (alpha - t) + m = 0``
   on **every** row, including the wrap from the last row to the first. Summed
   around the cycle the left side telescopes to zero, which is exactly the
@@ -81,18 +81,12 @@ class LogUp:
         for gi, g in enumerate(self.groups):
             h = f.aux(self.aux_offset + gi)
             hsum = hsum + h
-            dens = [alpha - f.main(c) for c in g]
-            prod = 1
-            for d in dens:
-                prod = prod * d
-            num = 0
-            for j in range(len(dens)):
-                term = 1
-                for i, d in enumerate(dens):
-                    if i != j:
-                        term = term * d
-                num = num + term
-            out.append(h * prod - num)
+            # sum_j 1/(alpha - l_j) = num/den, accumulated as N/D + 1/d = (N d + D)/(D d)
+            num, den = 1, alpha - f.main(g[0])
+            for c in g[1:]:
+                d = alpha - f.main(c)
+                num, den = num * d + den, den * d
+            out.append(h * den - num)
         acc, acc_next = f.aux(self.acc_col), f.aux(self.acc_col, 1)
         out.append((acc_next - acc - hsum) * (alpha - f.pub(self.table_col)) + f.main(self.mult_col))
         return out
@@ -102,11 +96,17 @@ class LogUp:
         # 1/(alpha - v) for every byte value, then look the limbs up: no per-cell inversion.
         inv_table = batch_inverse([(alpha - v) % P for v in range(TABLE_SIZE)])
         inv_arr = np.array(inv_table, dtype=object)
+        def inverses(values: np.ndarray) -> np.ndarray:
+            if all(0 <= int(v) < TABLE_SIZE for v in values):
+                return inv_arr[np.asarray(values, dtype=np.int64)]
+            # only a dishonest (test) prover gets here: the constraint will fail, the helper need not
+            return np.array(batch_inverse([(alpha - int(v)) % P or 1 for v in values]), dtype=object)
+
         helpers = []
         for g in self.groups:
             h = np.zeros(n, dtype=object)
             for c in g:
-                h = h + inv_arr[np.asarray(main[c], dtype=np.int64)]
+                h = h + inverses(main[c])
             helpers.append(h % P)
         hsum = np.sum(helpers, axis=0) % P if helpers else np.zeros(n, dtype=object)
         t_inv = inv_arr[np.asarray(table, dtype=np.int64)]

@@ -1,16 +1,16 @@
 """Proof parameters and the security they buy.
 
-Conjectured security (ethSTARK, §5.10.1 "conjectured soundness"; the same rule
-winterfell and Stone report) of a proof with blowup ``b``, ``q`` FRI queries
-and ``g`` bits of grinding::
+Conjectured security — the rule of the ethSTARK paper and code ("measuring
+security"), reported the same way by winterfell and Stone — of a proof with
+blowup ``b``, ``q`` FRI queries and ``g`` bits of grinding::
 
-    bits = log2(b) * q + g
+    bits = min(log2(b) * q + g,            # FRI queries + proof of work
+               log2(p) - log2(N),          # algebraic challenges drawn from F (N = LDE size)
+               128)                        # collision resistance of BLAKE2s-256
 
-capped by the field: an algebraic challenge drawn from ``F`` fails with
-probability about ``degree / |F|``, so the cap ``log2(p) - log2(N)`` (``N`` the
-LDE domain size) is far above anything this formula reaches here. The
-verifier recomputes the number from the parameters carried in the proof and
-refuses the proof when it is below its configured minimum (96 by default).
+With the 251-bit field and a 256-bit hash only the first term ever binds here.
+The verifier recomputes the number from the parameters carried in the proof
+and refuses the proof when it is below its configured minimum (96 by default).
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ class ParamsError(ValueError):
 
 @dataclass(frozen=True)
 class ProofParams:
-    #: LDE blowup factor (rate ``1/blowup``); must exceed the constraint degree's needs.
-    blowup: int = 8
+    #: LDE blowup factor (rate ``1/blowup``); must exceed the composition's chunk count.
+    blowup: int = 4
     #: Number of FRI query positions (distinct).
-    num_queries: int = 27
+    num_queries: int = 40
     #: Proof-of-work bits ground before the queries are drawn.
     grinding_bits: int = 16
     #: FRI folding factor (domain shrinks by this per layer).
@@ -74,13 +74,20 @@ class ProofParams:
         return conjectured_security_bits(self, lde_size)
 
 
+#: Collision resistance of the commitment and transcript hash (BLAKE2s, 256-bit digests).
+HASH_COLLISION_BITS = 128
+
+
 def conjectured_security_bits(params: ProofParams, lde_size: int | None = None) -> int:
     bits = math.log2(params.blowup) * params.num_queries + params.grinding_bits
     field_cap = math.log2(P) - (math.log2(lde_size) if lde_size else 32)
-    return int(math.floor(min(bits, field_cap)))
+    return int(math.floor(min(bits, field_cap, HASH_COLLISION_BITS)))
 
 
-#: Default: 3 * 27 + 16 = 97 bits.
+#: Default: 2 * 40 + 16 = 96 bits. Blowup 4 halves the prover's domain (its dominant cost).
 DEFAULT_PARAMS = ProofParams()
+#: Smaller proofs (~25% less), twice the prover work: 3 * 27 + 16 = 97 bits.
+COMPACT_PARAMS = ProofParams(blowup=8, num_queries=27, grinding_bits=16, fri_folding_factor=4,
+                             fri_remainder_max_degree=31)
 #: For unit tests: cheap, deliberately insecure (the verifier is told to accept less).
 TEST_PARAMS = ProofParams(blowup=8, num_queries=8, grinding_bits=2, fri_folding_factor=4, fri_remainder_max_degree=7)

@@ -12,6 +12,7 @@ columns (shape ``(columns, n)``) is transformed layer by layer in one pass.
 
 from __future__ import annotations
 
+import operator
 from functools import lru_cache
 
 import numpy as np
@@ -39,7 +40,7 @@ def _twiddles(m: int, inverse: bool) -> np.ndarray:
     return np.array(powers(w, m // 2), dtype=object)
 
 
-def ntt(values: np.ndarray, inverse: bool = False) -> np.ndarray:
+def ntt(values: np.ndarray, inverse: bool = False, scale: bool = True) -> np.ndarray:
     """Evaluate (or, with ``inverse``, interpolate) along the last axis on ``<w_n>``.
 
     Forward: coefficients -> ``[f(w^0), f(w^1), ...]``. Inverse: evaluations ->
@@ -56,14 +57,15 @@ def ntt(values: np.ndarray, inverse: bool = False) -> np.ndarray:
         h = m // 2
         blocks = a.reshape(lead + (n // m, 2, h))
         u = blocks[..., 0, :]
-        v = blocks[..., 1, :] * _twiddles(m, inverse) % P
+        # the first layer's only twiddle is 1: no multiplication
+        v = blocks[..., 1, :] if m == 2 else blocks[..., 1, :] * _twiddles(m, inverse) % P
         top = (u + v) % P
         bot = (u - v) % P
         blocks[..., 0, :] = top
         blocks[..., 1, :] = bot
         a = blocks.reshape(lead + (n,))
         m *= 2
-    if inverse:
+    if inverse and scale:
         a = a * inv(n) % P
     return a
 
@@ -92,10 +94,33 @@ def coset_interpolate(evals: np.ndarray, shift: int = COSET_SHIFT) -> np.ndarray
     return c * np.array(powers(inv(shift), n), dtype=object) % P
 
 
-def low_degree_extend(columns: np.ndarray, blowup: int) -> tuple[np.ndarray, np.ndarray]:
-    """Trace columns (shape ``(k, n)``) -> (coefficients, evaluations on the LDE coset)."""
-    coeffs = interpolate(columns)
-    return coeffs, coset_evaluate(coeffs, columns.shape[-1] * blowup)
+def coset_evaluate_short(coeffs: np.ndarray, blowup: int, shift: int = COSET_SHIFT, factor: int = 1) -> np.ndarray:
+    """Same result as ``coset_evaluate(coeffs, blowup * n)`` for ``n`` coefficients, ~25% cheaper.
+
+    The LDE coset ``s * <w_N>`` splits into ``blowup`` cosets ``s w_N^j * <w_n>``;
+    on each, ``f(s w_N^j y)`` is the size-``n`` NTT of the coefficients scaled
+    by ``(s w_N^j)^k``. ``blowup`` NTTs of size ``n`` cost ``log n`` instead of
+    ``log N`` butterfly layers per point. Output index ``j + blowup * i`` is
+    the point ``s w_N^(j + blowup i) = s w_N^j * w_n^i``.
+    """
+    c = np.asarray(coeffs, dtype=object)
+    n = c.shape[-1]
+    big = n * blowup
+    w = root_of_unity(big)
+    out = np.empty(c.shape[:-1] + (n, blowup), dtype=object)
+    for j in range(blowup):
+        scale = np.array(powers(shift * pow(w, j, P) % P, n, start=factor), dtype=object)
+        out[..., j] = ntt(c * scale % P)
+    return out.reshape(c.shape[:-1] + (big,))
+
+
+def low_degree_extend(columns: np.ndarray, blowup: int) -> np.ndarray:
+    """Trace columns (shape ``(k, n)``) -> their evaluations on the LDE coset ``s * <w_{blowup n}>``.
+
+    The inverse NTT's ``1/n`` is folded into the coset scaling (one pass fewer).
+    """
+    n = columns.shape[-1]
+    return coset_evaluate_short(ntt(columns, inverse=True, scale=False), blowup, factor=inv(n))
 
 
 def evaluate(coeffs, x: int) -> int:
@@ -125,4 +150,4 @@ def barycentric_weights(n: int, z: int) -> list[int]:
 
 
 def evaluate_by_weights(values, weights: list[int]) -> int:
-    return sum(int(v) * w for v, w in zip(values, weights)) % P
+    return sum(map(operator.mul, map(int, values), weights)) % P

@@ -217,22 +217,27 @@ class _Reader:
         return int.from_bytes(self.take(k, what), "big")
 
     def elem(self, what: str) -> int:
-        x = int.from_bytes(self.take(ELEMENT_BYTES, what), "big")
-        if x >= P:
+        return self.elem_list(1, what)[0]
+
+    def elem_list(self, count: int, what: str) -> list[int]:
+        raw = self.take(count * ELEMENT_BYTES, what)
+        xs = [int.from_bytes(raw[i : i + ELEMENT_BYTES], "big") for i in range(0, len(raw), ELEMENT_BYTES)]
+        if any(x >= P for x in xs):
             raise ProofFormatError(f"non-canonical field element in {what}")
-        return x
+        return xs
 
     def elems(self, what: str) -> list[int]:
         count = self.u(4, what + " count")
         if count * ELEMENT_BYTES > self.remaining():
             raise ProofFormatError(f"truncated proof: {what} claims {count} elements")
-        return [self.elem(what) for _ in range(count)]
+        return self.elem_list(count, what)
 
     def section(self, width: int, what: str) -> Opening:
         rows = self.u(2, what + " rows")
         if rows * width * ELEMENT_BYTES > self.remaining():
             raise ProofFormatError(f"truncated proof: {what} claims {rows} rows")
-        values = [[self.elem(what) for _ in range(width)] for _ in range(rows)]
+        flat = self.elem_list(rows * width, what)
+        values = [flat[i * width : (i + 1) * width] for i in range(rows)]
         count = self.u(4, what + " auth count")
         if count * DIGEST_BYTES > self.remaining():
             raise ProofFormatError(f"truncated proof: {what} claims {count} authentication nodes")

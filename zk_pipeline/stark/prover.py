@@ -25,16 +25,20 @@ from __future__ import annotations
 
 import hashlib
 import time
+from itertools import repeat
 from dataclasses import dataclass
 
 import numpy as np
 
 from zk_pipeline.stark.air import AUX, MAIN, PUB, Air, Frame
-from zk_pipeline.stark.field import P, batch_inverse, inv, powers, root_of_unity, to_bytes
+from zk_pipeline.stark.field import P, batch_inverse, inv, powers, root_of_unity
 from zk_pipeline.stark.fri import FriProof, FriProver
 from zk_pipeline.stark.merkle import MerkleTree
 from zk_pipeline.stark.params import DEFAULT_PARAMS, ProofParams
-from zk_pipeline.stark.poly import COSET_SHIFT, barycentric_weights, coset_evaluate, coset_interpolate, interpolate
+from zk_pipeline.stark.poly import (
+    COSET_SHIFT, barycentric_weights, coset_evaluate_short, coset_interpolate, interpolate, low_degree_extend,
+)
+from zk_pipeline.stark.poly import evaluate as horner
 from zk_pipeline.stark.proof import Opening, Proof
 from zk_pipeline.stark.transcript import Transcript
 
@@ -46,7 +50,7 @@ class ProverError(ValueError):
 def public_columns_digest(air: Air) -> bytes:
     h = hashlib.blake2s()
     for col in air.public_columns():
-        h.update(b"".join(to_bytes(int(v)) for v in col))
+        h.update(b"".join(map(int.to_bytes, map(int, col), repeat(32), repeat("big"))))
     return h.digest()
 
 
@@ -68,12 +72,14 @@ def draw_ood_point(t: Transcript, n: int, lde_size: int) -> int:
             return z
 
 
-def _row_bytes(matrix: np.ndarray, j: int) -> bytes:
-    return b"".join(to_bytes(int(v)) for v in matrix[:, j])
+def row_leaves(matrix: np.ndarray) -> list[bytes]:
+    """Leaf ``j`` = the 32-byte big-endian encodings of column values at point ``j``, concatenated."""
+    cols = [list(map(int.to_bytes, col, repeat(32), repeat("big"))) for col in matrix]
+    return [b"".join(parts) for parts in zip(*cols)]
 
 
 def _commit(matrix: np.ndarray) -> MerkleTree:
-    return MerkleTree([_row_bytes(matrix, j) for j in range(matrix.shape[1])])
+    return MerkleTree(row_leaves(matrix))
 
 
 class _LdeFrame(Frame):
@@ -93,14 +99,26 @@ class _LdeFrame(Frame):
         return v
 
 
-def _as_vec(e, size: int) -> np.ndarray:
-    if isinstance(e, np.ndarray):
-        return e % P
-    return np.full(size, int(e) % P, dtype=object)
+def _combine(coeffs, exprs, size: int) -> np.ndarray:
+    """``sum_i coeffs[i] * exprs[i]`` over the domain (constant expressions folded in once)."""
+    acc = np.zeros(size, dtype=object)
+    const = 0
+    vecs, vcoeffs = [], []
+    for a, e in zip(coeffs, exprs):
+        if isinstance(e, np.ndarray):
+            vecs.append(e % P)
+            vcoeffs.append(a)
+        else:
+            const += a * int(e)
+    if vecs:
+        acc = np.dot(np.array(vcoeffs, dtype=object), np.array(vecs, dtype=object))
+    return (acc + const) % P
 
 
 @dataclass
 class ProverStats:
+    """Filled in by :func:`prove` when passed: total and per-phase wall time."""
+
     prove_ms: float = 0.0
     phases: dict | None = None
 
@@ -138,8 +156,7 @@ def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS
     t = start_transcript(air, params)
 
     # 2. main trace
-    main_coeffs = interpolate(main)
-    main_lde = coset_evaluate(main_coeffs, N)
+    main_lde = low_degree_extend(main, blowup)
     main_tree = _commit(main_lde)
     t.absorb("main-root", main_tree.root)
     lap("main_commit")
@@ -155,48 +172,50 @@ def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS
             raise ProverError("the trace does not satisfy the AIR: " + "; ".join(failures[:5]))
     aux_tree = None
     if air.aux_width:
-        aux_coeffs = interpolate(aux)
-        aux_lde = coset_evaluate(aux_coeffs, N)
+        aux_lde = low_degree_extend(aux, blowup)
         aux_tree = _commit(aux_lde)
         t.absorb("aux-root", aux_tree.root)
     else:
-        aux_coeffs = aux_lde = np.zeros((0, N), dtype=object)
+        aux_lde = np.zeros((0, N), dtype=object)
     lap("aux_commit")
 
-    # 4. composition polynomial
+    # 4. composition polynomial, evaluated on the smallest coset that determines it:
+    #    deg H < chunks * n, so E = ce * n points (ce a power of two > chunks) suffice; the
+    #    LDE coset s*<w_N> contains s*<w_E> as every (blowup/ce)-th point.
+    chunks = shape.composition_chunks
+    ce = 2
+    while ce <= chunks:
+        ce *= 2
+    stride = blowup // ce
+    E = ce * n
     pub = air.public_columns()
-    pub_lde = coset_evaluate(interpolate(pub), N) if len(pub) else np.zeros((0, N), dtype=object)
-    frame = _LdeFrame({MAIN: main_lde, AUX: aux_lde, PUB: pub_lde}, blowup)
+    pub_ev = coset_evaluate_short(interpolate(pub), ce) if len(pub) else np.zeros((0, E), dtype=object)
+    frame = _LdeFrame({MAIN: main_lde[:, ::stride], AUX: aux_lde[:, ::stride], PUB: pub_ev}, ce)
     num_row = sum(c for _, c in shape.row_groups)
     alphas = t.draw_elements(shape.num_transition + num_row)
-    xs = np.array(powers(root_of_unity(N), N, start=COSET_SHIFT), dtype=object)
-    # 1 / (x^n - 1) repeats with period `blowup` on the coset.
-    zh = [(pow(COSET_SHIFT, n, P) * pow(root_of_unity(N), j * n, P) - 1) % P for j in range(blowup)]
+    xs = np.array(powers(root_of_unity(E), E, start=COSET_SHIFT), dtype=object)
+    # 1 / (x^n - 1) repeats with period `ce` on this coset.
+    zh = [(pow(COSET_SHIFT, n, P) * pow(root_of_unity(E), j * n, P) - 1) % P for j in range(ce)]
     zh_inv = np.tile(np.array(batch_inverse(zh), dtype=object), n)
-    acc = np.zeros(N, dtype=object)
     trans = air.transition_constraints(frame, challenges)
-    for a, e in zip(alphas, trans):
-        acc = (acc + a * _as_vec(e, N)) % P
-    comp = acc * zh_inv % P
     k = shape.num_transition
+    comp = _combine(alphas[:k], trans, E) * zh_inv % P
     w_n = root_of_unity(n)
     by_row: dict[int, np.ndarray] = {}
     for row, fn in air.row_constraints():
-        racc = by_row.get(row, np.zeros(N, dtype=object))
-        for e in fn(frame, challenges):
-            racc = (racc + alphas[k] * _as_vec(e, N)) % P
-            k += 1
-        by_row[row] = racc
+        exprs = fn(frame, challenges)
+        racc = _combine(alphas[k : k + len(exprs)], exprs, E)
+        k += len(exprs)
+        by_row[row] = (by_row[row] + racc) % P if row in by_row else racc
     for row, racc in by_row.items():
         den_inv = np.array(batch_inverse(list((xs - pow(w_n, row, P)) % P)), dtype=object)
         comp = (comp + racc * den_inv) % P
     lap("composition_eval")
     comp_coeffs = coset_interpolate(comp)
-    chunks = shape.composition_chunks
     if self_check and any(int(c) for c in comp_coeffs[chunks * n:]):
         raise ProverError("composition polynomial is not of low degree (constraints not satisfied?)")
     chunk_coeffs = comp_coeffs[: chunks * n].reshape(chunks, n)
-    chunk_lde = coset_evaluate(chunk_coeffs, N)
+    chunk_lde = coset_evaluate_short(chunk_coeffs, blowup)
     comp_tree = _commit(chunk_lde)
     t.absorb("composition-root", comp_tree.root)
     lap("composition_commit")
@@ -205,8 +224,6 @@ def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS
     z = draw_ood_point(t, n, N)
     trace_cells = [c for c in shape.frame_cells if c[0] != PUB]
     ood = ood_values(trace_cells, {MAIN: main, AUX: aux}, n, z)
-    from zk_pipeline.stark.poly import evaluate as horner
-
     chunk_at_z = [horner(c, z) for c in chunk_coeffs]
     t.absorb_elements("ood", ood + chunk_at_z)
     lap("ood")
@@ -214,23 +231,25 @@ def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS
     # 6. DEEP composition
     gammas = t.draw_elements(len(trace_cells) + chunks)
     lde_of = {MAIN: main_lde, AUX: aux_lde}
+    xs = np.array(powers(root_of_unity(N), N, start=COSET_SHIFT), dtype=object)
     deep = np.zeros(N, dtype=object)
     by_offset: dict[int, list[int]] = {}
     for i, (_seg, _col, off) in enumerate(trace_cells):
         by_offset.setdefault(off, []).append(i)
-    for off, idxs in sorted(by_offset.items()):
-        num = np.zeros(N, dtype=object)
-        for i in idxs:
-            seg, col, _ = trace_cells[i]
-            num = num + gammas[i] * ((lde_of[seg][col] - ood[i]) % P)
-        point = z * pow(w_n, off, P) % P
-        den_inv = np.array(batch_inverse(list((xs - point) % P)), dtype=object)
-        deep = (deep + (num % P) * den_inv) % P
-    num = np.zeros(N, dtype=object)
-    for j in range(chunks):
-        num = num + gammas[len(trace_cells) + j] * ((chunk_lde[j] - chunk_at_z[j]) % P)
-    den_inv = np.array(batch_inverse(list((xs - z) % P)), dtype=object)
-    deep = (deep + (num % P) * den_inv) % P
+    groups = [(off, idxs, [lde_of[trace_cells[i][0]][trace_cells[i][1]] for i in idxs])
+              for off, idxs in sorted(by_offset.items())]
+    groups.append((0, list(range(len(trace_cells), len(trace_cells) + chunks)), list(chunk_lde)))
+    values = ood + chunk_at_z
+    # 1/(x - z w_n^o) = w_n^-o / (x w_n^-o - z), and x w_n^-o is x moved back o*blowup places on the
+    # coset: one batch inversion serves every offset.
+    inv_z = np.array(batch_inverse(list((xs - z) % P)), dtype=object)
+    for off, idxs, rows in groups:
+        # sum_i g_i (T_i(x) - v_i) / (x - z w^off): one dot product over the group, one division
+        g = np.array([gammas[i] for i in idxs], dtype=object)
+        num = (np.dot(g, np.array(rows, dtype=object)) - sum(gammas[i] * values[i] for i in idxs)) % P
+        den_inv = np.roll(inv_z, off * blowup) * inv(pow(w_n, off, P)) % P if off else inv_z
+        deep += num * den_inv
+    deep %= P
     lap("deep")
 
     # 7. FRI, proof of work, queries

@@ -18,10 +18,9 @@ passes all checks is accepted.
 
 from __future__ import annotations
 
-import numpy as np
 
 from zk_pipeline.stark.air import AUX, MAIN, PUB, Air, DictFrame
-from zk_pipeline.stark.field import P, inv, root_of_unity, to_bytes
+from zk_pipeline.stark.field import P, batch_inverse, inv, root_of_unity, to_bytes
 from zk_pipeline.stark.fri import FriError, verify_fri, layer_plan
 from zk_pipeline.stark.merkle import verify as merkle_verify
 from zk_pipeline.stark.poly import COSET_SHIFT, barycentric_weights, evaluate_by_weights
@@ -123,14 +122,17 @@ def verify(air: Air, proof: Proof, min_security_bits: int = 96) -> int:
     first = {}
     offs = sorted({c[2] for c in trace_cells})
     shifts = {off: z * pow(w_n, off, P) % P for off in offs}
+    xs = {pos: COSET_SHIFT * pow(w_N, pos, P) % P for pos in positions}
+    points = list(shifts.items()) + [(None, z)]
+    dens = [(xs[pos] - s) % P for pos in positions for _, s in points]
+    inv_all = iter(batch_inverse(dens))  # one inversion for all queries and offsets
     for pos in positions:
-        x = COSET_SHIFT * pow(w_N, pos, P) % P
-        inv_den = {off: inv(x - s) for off, s in shifts.items()}
+        inv_den = {off: next(inv_all) for off, _ in points}
         rows = {MAIN: main_rows[pos], AUX: aux_rows[pos]}
         d = 0
         for i, (seg, col, off) in enumerate(trace_cells):
             d += gammas[i] * (rows[seg][col] - proof.ood[i]) % P * inv_den[off]
-        inv_z = inv(x - z)
+        inv_z = inv_den[None]
         for j in range(chunks):
             d += gammas[len(trace_cells) + j] * (comp_rows[pos][j] - chunk_at_z[j]) % P * inv_z
         first[pos] = d % P
