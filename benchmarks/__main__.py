@@ -1,6 +1,10 @@
-"""Run every benchmark in turn."""
+"""Run every benchmark in turn: ``python -m benchmarks`` (``make bench``)."""
 
-from benchmarks import bench_pipeline
+import sys
+
+from benchmarks import bench_pipeline, bench_stark
 
 print("== pipeline ==")
 bench_pipeline.main()
+print("\n== STARK prover ==")
+sys.exit(bench_stark.main([]))
