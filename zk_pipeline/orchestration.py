@@ -8,10 +8,8 @@ mode follows from the environment:
   client, tagged ``dagster/partition=<key>``; the deployment's run coordinator
   starts it (with ``dagster dev`` / ``zkp run`` the daemon dequeues it) and its
   status is read back over GraphQL. Credentials in the URL become HTTP basic
-  auth and never appear in a message. ``ZKP_ORCHESTRATION_EXECUTOR``
-  (``in_process`` | ``multiprocess``) picks the run's executor; unset, the
-  job's default (a process per step) applies. ``in_process`` saves a few
-  seconds of process start-up per step, and the prover is a child process anyway.
+  auth and never appear in a message. The job's own executor (in-process)
+  applies.
 * ``in_process`` — otherwise: one background thread of this process runs
   ``allocation_job.execute_in_process`` with a run id chosen up front, on
   ``DagsterInstance.get()`` when ``DAGSTER_HOME`` is set (the run then shows in
@@ -383,22 +381,12 @@ class GraphQLLauncher:
             message += f": {detail}"
         return OrchestrationError(_safe(message))
 
-    @staticmethod
-    def run_config() -> dict:
-        executor = os.environ.get("ZKP_ORCHESTRATION_EXECUTOR", "").strip()
-        if not executor:
-            return {}
-        if executor not in ("in_process", "multiprocess"):
-            raise ValueError(f"ZKP_ORCHESTRATION_EXECUTOR must be in_process or multiprocess, got {executor!r}")
-        return {"execution": {"config": {executor: {}}}}
-
     def launch(self, partition_key: str) -> Launch:
         from dagster_graphql import DagsterGraphQLClientError
 
-        run_config = self.run_config()
         try:
             run_id = self._client().submit_job_execution(
-                JOB_NAME, run_config=run_config, tags={PARTITION_TAG: partition_key, LAUNCHED_BY_TAG: "api"})
+                JOB_NAME, tags={PARTITION_TAG: partition_key, LAUNCHED_BY_TAG: "api"})
         except DagsterGraphQLClientError as exc:
             raise self._error(exc, f"launching {JOB_NAME} for {partition_key}") from None
         except Exception as exc:  # transport-level surprises (bad TLS, bad JSON, ...)

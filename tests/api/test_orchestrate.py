@@ -58,7 +58,6 @@ def dagster_home(tmp_path, monkeypatch, db_url) -> Path:
     monkeypatch.setenv("DAGSTER_PG_URL", db_url)
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.delenv("DAGSTER_GRAPHQL_URL", raising=False)
-    monkeypatch.delenv("ZKP_ORCHESTRATION_EXECUTOR", raising=False)
     return home
 
 
@@ -173,7 +172,6 @@ def test_partition_proof_then_orchestrate_in_process_and_through_graphql(
         # 3. DAGSTER_GRAPHQL_URL set: submitted to the real webserver with the partition tag.
         wait_ready(port, proc, dagster_home)
         monkeypatch.setenv("DAGSTER_GRAPHQL_URL", f"http://127.0.0.1:{port}/graphql")
-        monkeypatch.setenv("ZKP_ORCHESTRATION_EXECUTOR", "in_process")  # one process for the run, not one per step
         r = client.post(f"{API}/orchestrate-allocation", json={"partition_key": key})
         assert r.status_code == 202, r.text
         third = r.json()
@@ -211,10 +209,6 @@ def test_graphql_errors_are_reported_without_credentials(client, dagster_home, m
     assert r.status_code == 503 and "http(s) URL" in r.json()["detail"]
 
     monkeypatch.setenv("DAGSTER_GRAPHQL_URL", f"http://admin:s3cret-Pa55@127.0.0.1:{free_port()}/graphql")
-    monkeypatch.setenv("ZKP_ORCHESTRATION_EXECUTOR", "threads")
-    r = client.post(f"{API}/orchestrate-allocation")
-    assert r.status_code == 503 and "ZKP_ORCHESTRATION_EXECUTOR" in r.json()["detail"]
-    monkeypatch.delenv("ZKP_ORCHESTRATION_EXECUTOR")
     r = client.post(f"{API}/orchestrate-allocation")
     assert r.status_code == 502 and "cannot connect" in r.json()["detail"]
     s = client.get(f"{API}/orchestration/00000000-0000-4000-8000-000000000000")
