@@ -162,3 +162,13 @@ def test_a_stored_proof_that_no_longer_verifies_is_not_reused(factory):
     with factory() as s:
         stored = proofs.load_blob(s, again.job.proof_hash)
     assert hashlib.sha256(stored).hexdigest() == again.job.proof_hash  # the damaged copy was replaced
+
+
+def test_unconfigured_stone_and_atlantic_fall_back_to_builtin(factory, monkeypatch):
+    for var in ("ZKP_STONE_PROVER", "ZKP_STONE_VERIFIER", "ZKP_ATLANTIC_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")  # no cpu_air_prover anywhere
+    out = prove_statement_job(factory, random_statement(12), build_backends(["stone", "atlantic", "builtin"]), FAST)
+    log = attempts(factory, out.job.id)
+    assert [(b, o) for b, o, _ in log] == [("stone", "unavailable"), ("atlantic", "unavailable"), ("builtin", "succeeded")]
+    assert "cpu_air_prover" in log[0][2]

@@ -73,3 +73,10 @@ class ProverBackend(abc.ABC):
 
     @abc.abstractmethod
     def verify(self, statement: Statement, artifact: ProofArtifact, min_security_bits: int) -> Verification: ...
+
+    def facts(self, statement: Statement, artifact: ProofArtifact, security_bits: int) -> dict[str, Any]:
+        """The fact this proof establishes (0x hex ``program_hash``, ``output_hash``, ``fact_hash``,
+        ``verification_hash``). Built-in-format proofs by default; Cairo/Stone backends override."""
+        from zk_pipeline.facts.builtin import compute_facts
+
+        return compute_facts(statement, security_bits).to_json()

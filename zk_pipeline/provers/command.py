@@ -1,8 +1,7 @@
 """Backends that run a prover as a child process.
 
-Every prover runs out of process: a crash or a hang then costs one attempt,
-not the Dagster step or the API worker, and a timeout can really stop it
-(the child gets its own session, and the whole process group is killed).
+Every prover runs out of process (``process.py``): a crash or a hang then
+costs one attempt, not the Dagster step or the API worker.
 
 ``CommandBackend`` runs any program that follows a small contract: it reads
 the statement JSON from the file given for ``{statement}``, writes proof bytes
@@ -16,11 +15,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -32,39 +28,8 @@ from zk_pipeline.provers.base import (
     ProverUnavailable,
     Verification,
 )
+from zk_pipeline.provers.process import ChildTimeout, resolve_executable, run_child, tail
 from zk_pipeline.risk.statement import Statement
-
-STDERR_TAIL = 600
-PR_SET_PDEATHSIG = 1
-
-
-def _child_setup() -> None:
-    """New session (so a timeout can kill the whole tree) that dies with its parent.
-
-    ``PR_SET_PDEATHSIG`` (Linux) makes the kernel kill the prover when the
-    process that started it dies — a Dagster run worker stopped mid-proof
-    leaves no orphan prover burning a core.
-    """
-    os.setsid()
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the session kill on timeout still applies
-        pass
-
-
-def _tail(text: str) -> str:
-    text = text.strip()
-    return text if len(text) <= STDERR_TAIL else "…" + text[-STDERR_TAIL:]
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.communicate()
 
 
 class CommandBackend(ProverBackend):
@@ -80,11 +45,9 @@ class CommandBackend(ProverBackend):
 
     def check_available(self) -> None:
         exe = self.argv[0]
-        if os.sep in exe:
-            if not os.access(exe, os.X_OK):
-                raise ProverUnavailable(f"{self.name}: {exe} is not an executable file")
-        elif not any(os.access(os.path.join(d, exe), os.X_OK) for d in os.environ.get("PATH", "").split(os.pathsep)):
-            raise ProverUnavailable(f"{self.name}: {exe} not found on PATH")
+        if resolve_executable(exe) is None:
+            where = "is not an executable file" if os.sep in exe else "not found on PATH"
+            raise ProverUnavailable(f"{self.name}: {exe} {where}")
 
     def prove(self, statement: Statement, timeout_s: float) -> ProofArtifact:
         self.check_available()
@@ -92,34 +55,25 @@ class CommandBackend(ProverBackend):
             st_path, out_path = Path(tmp) / "statement.json", Path(tmp) / "proof.bin"
             st_path.write_bytes(statement.canonical_bytes())
             argv = [a.replace("{statement}", str(st_path)).replace("{out}", str(out_path)) for a in self.argv]
-            started = time.monotonic()
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                    preexec_fn=_child_setup)
             try:
-                if self.on_start:
-                    self.on_start(proc.pid)
-                stdout, stderr = proc.communicate(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                _kill_group(proc)
+                res = run_child(argv, timeout_s, self.on_start)
+            except ChildTimeout:
                 raise ProverTimeout(f"{self.name}: no proof after {timeout_s:g}s; prover killed") from None
-            except BaseException:
-                _kill_group(proc)  # interrupted (run cancelled, worker stopping): take the prover down too
-                raise
-            elapsed_ms = int((time.monotonic() - started) * 1000)
-            if proc.returncode != 0:
-                how = (f"killed by signal {-proc.returncode}" if proc.returncode < 0
-                       else f"exited with status {proc.returncode}")
-                raise ProverFailed(f"{self.name}: prover {how}: {_tail(stderr) or 'no output'}")
+            except OSError as exc:
+                raise ProverUnavailable(f"{self.name}: cannot start {argv[0]}: {exc.strerror or exc}") from None
+            if res.returncode != 0:
+                raise ProverFailed(f"{self.name}: prover {res.describe_exit()}: {tail(res.stderr) or 'no output'}")
             if not out_path.exists() or out_path.stat().st_size == 0:
                 raise ProverFailed(f"{self.name}: prover exited 0 but wrote no proof")
             proof = out_path.read_bytes()
-        details = {}
         try:
-            details = json.loads(stdout) if stdout.strip() else {}
+            details = json.loads(res.stdout) if res.stdout.strip() else {}
         except json.JSONDecodeError:
             details = {}
-        return ProofArtifact(proof=proof, backend=self.name, prove_ms=int(details.get("prove_ms", elapsed_ms)),
-                             details=details if isinstance(details, dict) else {})
+        if not isinstance(details, dict):
+            details = {}
+        return ProofArtifact(proof=proof, backend=self.name, prove_ms=int(details.get("prove_ms", res.elapsed_ms)),
+                             details=details)
 
     def verify(self, statement: Statement, artifact: ProofArtifact, min_security_bits: int) -> Verification:
         from zk_pipeline.stark import verify_statement

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from zk_pipeline.db import proofs
 from zk_pipeline.db.models import ProofJob, ProofStatus
-from zk_pipeline.facts.builtin import compute_facts
 from zk_pipeline.provers.base import (
     ProofArtifact,
     ProofRejected,
@@ -105,7 +104,7 @@ def run_job(
                 continue
             with factory.begin() as s:
                 proofs.finish_attempt(s, attempt_id, "succeeded")
-                job = _record_success(s, job_id, statement, artifact, verification)
+                job = _record_success(s, job_id, statement, backend, artifact, verification)
             return JobOutcome(job=job, artifact=artifact, verification=verification, reused=False)
     final = ProofStatus.rejected if isinstance(last, ProofRejected) else ProofStatus.failed
     with factory.begin() as s:
@@ -115,10 +114,10 @@ def run_job(
     raise ProofJobFailed(job_id, f"proof job {job_id} {final.value}: {last}")
 
 
-def _record_success(s: Session, job_id: str, statement: Statement, artifact: ProofArtifact,
+def _record_success(s: Session, job_id: str, statement: Statement, backend: ProverBackend, artifact: ProofArtifact,
                     verification: Verification) -> ProofJob:
     job = proofs.get_job(s, job_id)
-    facts = compute_facts(statement, verification.security_bits)
+    f = backend.facts(statement, artifact, verification.security_bits)
     job.proof_hash = proofs.store_blob(s, artifact.proof)
     job.source = artifact.backend
     job.generated_at = proofs.now()
@@ -126,12 +125,11 @@ def _record_success(s: Session, job_id: str, statement: Statement, artifact: Pro
     job.generation_time_ms = artifact.prove_ms
     job.verification_time_ms = verification.verify_ms
     job.security_bits = verification.security_bits
-    f = facts.to_json()
     job.program_hash, job.output_hash, job.fact_hash = f["program_hash"], f["output_hash"], f["fact_hash"]
     job.status = ProofStatus.verified
     job.last_error = None
     proofs.record_fact(s, job_id, fact_hash=f["fact_hash"], program_hash=f["program_hash"],
-                       output_hash=f["output_hash"], verification_hash=f["verification_hash"],
+                       output_hash=f["output_hash"], verification_hash=f.get("verification_hash"),
                        security_bits=verification.security_bits, verifier=verification.verifier)
     return job
 

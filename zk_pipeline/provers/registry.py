@@ -1,7 +1,11 @@
 """Prover backends by name, built from configuration.
 
 ``builtin`` (default) needs nothing. ``command`` runs a configured program
-(see ``command.py``). Names are what ``ZKP_PROVERS`` lists, in fallback order.
+(see ``command.py``); ``stone`` runs cairo-run + Stone's cpu_air_prover
+(``ZKP_STONE_*``, see ``stone.py``); ``atlantic`` uses Herodotus Atlantic
+(``ZKP_ATLANTIC_*``, see ``atlantic.py``). Unconfigured ones report why in
+``check_available`` and are skipped. Names are what ``ZKP_PROVERS`` lists,
+in fallback order.
 """
 
 from __future__ import annotations
@@ -38,6 +42,14 @@ def build_backends(names: list[str], *, command: str | None = None,
         elif name == "command":
             backends.append(CommandBackend(shlex.split(command), on_start=on_start) if command
                             else _Unconfigured("command", "ZKP_PROVER_COMMAND is not set"))
+        elif name == "stone":
+            from zk_pipeline.provers.stone import StoneBackend
+
+            backends.append(StoneBackend.from_env(on_start=on_start))
+        elif name == "atlantic":
+            from zk_pipeline.provers.atlantic import AtlanticBackend
+
+            backends.append(AtlanticBackend.from_env(on_start=on_start))
         else:
-            raise ValueError(f"unknown prover backend {name!r}; known: builtin, command")
+            raise ValueError(f"unknown prover backend {name!r}; known: builtin, command, stone, atlantic")
     return backends
