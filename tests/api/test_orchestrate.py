@@ -137,7 +137,7 @@ def test_partition_proof_then_orchestrate_in_process_and_through_graphql(
         monkeypatch.delenv("DAGSTER_HOME", raising=False)  # instance_for_test had set it
 
         # 1. No DAGSTER_HOME: in process, on an ephemeral instance, and the response says so.
-        r = client.post(f"{API}/orchestrate-allocation")
+        r = client.post(f"{API}/orchestrate-allocation", json={"partition_key": key})
         assert r.status_code == 202, r.text
         first = r.json()
         assert first["mode"] == "in_process" and first["instance"] == "ephemeral" and first["partition_key"] == key
@@ -157,7 +157,10 @@ def test_partition_proof_then_orchestrate_in_process_and_through_graphql(
 
         # 2. DAGSTER_HOME set: DagsterInstance.get() on Postgres; the identical statement reuses its proof.
         monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+        # No partition key: the latest complete hour (read around the call, in case an hour turns meanwhile).
+        before = latest_complete_hour()
         second = client.post(f"{API}/orchestrate-allocation").json()
+        assert second["partition_key"] in {before, latest_complete_hour()}
         assert second["mode"] == "in_process" and second["instance"] == "dagster_home" and second["note"] is None
         assert wait_finished(client, second["status_url"])["status"] == "SUCCESS"
         assert client.get(first["status_url"]).json()["status"] == "SUCCESS"  # the ephemeral run is still known
@@ -166,7 +169,7 @@ def test_partition_proof_then_orchestrate_in_process_and_through_graphql(
 
         with DagsterInstance.get() as instance:
             stored = instance.get_run_by_id(second["run_id"])
-            assert stored.job_name == "allocation_job" and stored.tags["dagster/partition"] == key
+            assert stored.job_name == "allocation_job" and stored.tags["dagster/partition"] == second["partition_key"]
             assert instance.get_run_by_id(first["run_id"]) is None  # that one lived in memory only
 
         # 3. DAGSTER_GRAPHQL_URL set: submitted to the real webserver with the partition tag.
