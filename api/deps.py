@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,12 @@ class DatabaseNotConfigured(Exception):
 
 
 def resolve_database_url(request: Request) -> str:
-    explicit = request.app.state.database_url
+    return app_database_url(request.app)
+
+
+def app_database_url(app: FastAPI) -> str:
+    """The app's explicit URL, else ``DATABASE_URL`` (raises ``DatabaseNotConfigured`` when neither is set)."""
+    explicit = app.state.database_url
     if explicit:
         return with_psycopg2(explicit)
     try:

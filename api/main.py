@@ -2,19 +2,25 @@
 
 ``create_app`` takes an explicit database URL (tests, embedding); the
 module-level ``app`` (``uvicorn api.main:app``) reads ``DATABASE_URL`` when a
-request needs it, so importing this module never touches a database.
+request needs it, so importing this module never touches a database. At
+startup the app takes up the proof jobs an earlier API process left unfinished
+(``api.routes.proofs.recover_interrupted_jobs``); a database that is missing or
+unreachable then is logged and does not stop the app from serving.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from api.deps import DatabaseNotConfigured
+from api.deps import DatabaseNotConfigured, app_database_url
 from api.routes import api_router
 
 log = logging.getLogger(__name__)
@@ -52,8 +58,27 @@ def _database_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"database error ({type(exc).__name__})"}, status_code=500)
 
 
+def _recover_proof_jobs(app: FastAPI) -> None:
+    from api.routes.proofs import recover_interrupted_jobs
+
+    try:
+        recover_interrupted_jobs(app_database_url(app))
+    except DatabaseNotConfigured:
+        log.info("DATABASE_URL is not set: no interrupted proof jobs to recover")
+    except Exception as exc:  # never echo it: SQL errors can carry statements, hosts or user names
+        log.warning("interrupted proof jobs not recovered at startup (%s); they are taken up at the next start",
+                    type(exc).__name__)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    await run_in_threadpool(_recover_proof_jobs, app)
+    yield
+
+
 def create_app(database_url: str | None = None) -> FastAPI:
     app = FastAPI(
+        lifespan=_lifespan,
         title="zk-pipeline API",
         version="1.0.0",
         summary="Verifiable DeFi allocation decisions for Starknet.",

@@ -100,7 +100,8 @@ class ProofAttemptInfo(BaseModel):
 class ProofJobInfo(BaseModel):
     proof_job_id: str
     status: ProofJobStatus
-    source: str | None = Field(description="Backend that produced the proof: builtin / command / ...")
+    origin: str = Field(description="Who asked for the proof: `pipeline` (a Dagster run) or `api`.")
+    source: str | None = Field(description="Backend that produced the proof: builtin / command / stone / atlantic.")
     hour: UtcDatetime | None = Field(description="The hour the statement is for.")
     model_version: int | None
     model_hash: Felt

@@ -18,3 +18,17 @@ def test_round_trip_matches_models(migrated_url):
     upgrade(migrated_url)
     assert expected <= set(inspect(engine).get_table_names(schema=APP_SCHEMA))
     engine.dispose()
+
+
+def test_migrated_schema_has_what_the_models_declare(migrated_url):
+    """Columns and foreign keys of the models exist after the migrations (no drift between the two)."""
+    engine = create_engine(migrated_url)
+    insp = inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        columns = {c["name"] for c in insp.get_columns(table.name, schema=APP_SCHEMA)}
+        assert {c.name for c in table.columns} <= columns, table.name
+        fks = {(tuple(fk["constrained_columns"]), fk["referred_table"])
+               for fk in insp.get_foreign_keys(table.name, schema=APP_SCHEMA)}
+        for fk in table.foreign_key_constraints:
+            assert (tuple(c.name for c in fk.columns), fk.referred_table.name) in fks, (table.name, fk.name)
+    engine.dispose()

@@ -39,6 +39,8 @@ defs = Definitions(
             ekubo_api_url=os.environ.get("ZKP_EKUBO_API_URL", "https://prod-api.ekubo.org"),
             rpc_url=os.environ.get("ZKP_STARKNET_RPC_URL") or None,
             rpc_backup_url=os.environ.get("ZKP_STARKNET_RPC_BACKUP_URL") or None,
+            retries=int(os.environ.get("ZKP_SOURCE_RETRIES") or 3),
+            retry_backoff_s=float(os.environ.get("ZKP_SOURCE_BACKOFF_S") or 5.0),
         ),
         "risk_model": RiskModelResource(pinned_version=_optional_int("ZKP_MODEL_VERSION")),
         "prover": ProverResource(**prover_settings_from_env()),

@@ -40,6 +40,8 @@ class MetricsSourceResource(ConfigurableResource):
     ekubo_api_url: str = Field(default="https://prod-api.ekubo.org", description="Ekubo HTTP API base URL")
     rpc_url: str | None = Field(default=None, description="Starknet JSON-RPC node URL (may embed an API key)")
     rpc_backup_url: str | None = Field(default=None, description="Used when the primary node fails")
+    retries: int = Field(default=3, description="Dagster retries of the metrics asset after a source error")
+    retry_backoff_s: float = Field(default=5.0, description="First retry delay after a source error; doubles each retry")
 
     def build(self) -> MetricsSource:
         if self.kind == "replay":
@@ -90,3 +92,10 @@ class ProverResource(ConfigurableResource):
         from zk_pipeline.provers.registry import build_backends
 
         return build_backends(self.backends, command=self.command, on_start=on_start)
+
+    def backend_named(self, name: str, on_start=None):
+        """The backend that made a stored proof, to check it again (built by name if no longer listed)."""
+        from zk_pipeline.provers.registry import build_backends
+
+        configured = [b for b in self.build(on_start) if b.name == name]
+        return configured[0] if configured else build_backends([name], command=self.command, on_start=on_start)[0]

@@ -2,14 +2,14 @@
 
 ``POST /proofs/generate`` never proves inside the request: it records a job
 and hands it to a small pool of daemon worker threads of this process
-(``ZKP_API_PROOF_WORKERS``, default 2), each of which drives the prover chain
+(``ZKP_API_PROOF_WORKERS``, default 1), each of which drives the prover chain
 of ``ZKP_PROVERS`` (the prover itself runs as a child process). A bounded pool
 rather than ``BackgroundTasks``: proofs queue instead of taking over the
 server's request threads, and shutdown never waits for them. A statement whose
 hash already has a verified job gets that job back (200); one already queued or
-running in this process is joined (202, ``reused``). Jobs of a process that
-exited or died stay ``queued``/``running`` in the table; asking again creates a
-new job.
+running in this process is joined (202, ``reused``). Jobs still queued or
+running when the API stopped are taken up again at its next start
+(``recover_interrupted_jobs``).
 
 ``POST /proofs/verify`` is local and stateless: it verifies the uploaded bytes
 against the uploaded statement and records nothing.
@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, HTTPException, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 
 from api.deps import SessionDep, resolve_database_url, scrub
 from api.schemas import (
@@ -280,14 +281,18 @@ class ProofWorkers:
     def forget(self, url: str, statement_hash: str) -> None:
         self._in_flight.pop((url, statement_hash), None)
 
+    def holds(self, url: str, job_id: str) -> bool:
+        """Whether this process has ``job_id`` queued or running. Call with ``lock()`` held."""
+        return any(u == url and j == job_id for (u, _), j in self._in_flight.items())
+
     def submit(self, url: str, statement_hash: str, job_id: str, settings: dict[str, Any]) -> None:
         """Call with ``lock()`` held."""
         if self._threads is None:
             try:
-                size = int(os.environ.get("ZKP_API_PROOF_WORKERS", "2"))
+                size = int(os.environ.get("ZKP_API_PROOF_WORKERS", "1"))
             except ValueError:
-                log.warning("ZKP_API_PROOF_WORKERS is not an integer; using 2")
-                size = 2
+                log.warning("ZKP_API_PROOF_WORKERS is not an integer; using 1")
+                size = 1
             self._threads = BackgroundWorkers("zkp-proof", size)
         self._in_flight[(url, statement_hash)] = job_id
         self._threads.submit(self._run, url, statement_hash, job_id, settings)
@@ -320,6 +325,63 @@ class ProofWorkers:
 
 
 workers = ProofWorkers()
+
+#: ``proof_jobs.origin`` of the jobs the API creates.
+API_ORIGIN = "api"
+INTERRUPTED = "interrupted: the API stopped while proving"
+
+
+def create_api_job(session, statement: Statement, hour: datetime | None) -> ProofJob:
+    """A queued job of origin ``api``: see ``recover_interrupted_jobs``."""
+    return proof_records.create_job(session, statement, hour, origin=API_ORIGIN)
+
+
+def recover_interrupted_jobs(url: str) -> list[str]:
+    """Queue again the jobs an earlier API process accepted but never finished; returns their ids.
+
+    Which jobs: status ``queued`` or ``running`` and ``origin = 'api'``, minus
+    the jobs this process holds itself; a failed or rejected job is final
+    anyway. Jobs of Dagster's ``allocation_proof`` have origin ``pipeline``, so
+    a proof a Dagster run is making right now is never touched. The rule assumes one API process per database (as
+    ``zkp run`` and the README start it): an unfinished ``api`` job then has
+    nobody left to finish it.
+
+    A ``running`` attempt of such a job was cut off: it is recorded as
+    ``failed`` with the error ``INTERRUPTED``, and the job is queued again; the
+    orchestrator then runs the prover chain afresh (attempt numbers go on).
+    Nothing is queued when the prover configuration is unusable: the jobs wait
+    for the next start.
+    """
+    factory = session_factory(url)
+    with factory.begin() as s:  # nothing to do, nothing to configure: the common case
+        if not s.scalar(select(ProofJob.id).where(ProofJob.origin == API_ORIGIN, ProofJob.status.in_(
+                (ProofStatus.queued, ProofStatus.running))).limit(1)):
+            return []
+    try:
+        settings = _prover_settings()
+    except HTTPException as exc:
+        log.warning("interrupted proof jobs not recovered: %s", exc.detail)
+        return []
+    recovered: list[tuple[str, str]] = []
+    with workers.lock():
+        with factory.begin() as s:
+            jobs = s.scalars(select(ProofJob).where(
+                ProofJob.origin == API_ORIGIN, ProofJob.status.in_((ProofStatus.queued, ProofStatus.running)),
+            ).order_by(ProofJob.created_at, ProofJob.id).with_for_update()).all()
+            for job in jobs:
+                if workers.holds(url, job.id):
+                    continue
+                for attempt in proof_records.attempts_of(s, job.id):
+                    if attempt.outcome == "running":
+                        proof_records.finish_attempt(s, attempt.id, "failed", INTERRUPTED)
+                job.status = ProofStatus.queued
+                recovered.append((job.id, job.statement_hash))
+        for job_id, statement_hash in recovered:
+            workers.submit(url, statement_hash, job_id, settings)
+    if recovered:
+        log.info("queued %d proof job(s) again that the API had not finished: %s", len(recovered),
+                 ", ".join(job_id for job_id, _ in recovered))
+    return [job_id for job_id, _ in recovered]
 
 
 # ------------------------------------------------------------------ generate
@@ -426,7 +488,7 @@ def _submit(request: Request, session, raw: bytes) -> tuple[int, ProofJobAccepte
             if running is not None:
                 return 202, _accepted(request, running, statement_hash, reused=True)
             workers.forget(url, statement_hash)
-            job = proof_records.create_job(s, statement, hour)
+            job = create_api_job(s, statement, hour)
         workers.submit(url, statement_hash, job.id, settings)
     log.info("proof job %s queued for statement %s", job.id, statement_hash)
     return 202, _accepted(request, job, statement_hash, reused=False)
@@ -492,7 +554,7 @@ def get_proof_job(request: Request, session: SessionDep, proof_job_id: JobId) ->
         for a in proof_records.attempts_of(session, job.id)
     ]
     return ProofJobInfo(
-        proof_job_id=job.id, status=job.status.value, source=job.source, hour=job.hour,
+        proof_job_id=job.id, status=job.status.value, origin=job.origin, source=job.source, hour=job.hour,
         model_version=job.model_version, model_hash=job.model_hash, proof_size=job.proof_size,
         security_bits=job.security_bits,
         timings=ProofTimings(generation_time_ms=job.generation_time_ms, verification_time_ms=job.verification_time_ms),

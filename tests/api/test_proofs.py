@@ -288,3 +288,148 @@ def test_failing_prover_is_visible(client, monkeypatch, tmp_path):
     monkeypatch.setenv("ZKP_PROVERS", "nope")
     r = client.post(f"{API}/generate", json=small_statement(seed=4).to_dict())
     assert r.status_code == 503 and "unknown prover backend" in r.json()["detail"]
+
+
+# ------------------------------------------------------- interrupted jobs
+
+
+def _job_state(db_url: str, job_id: str) -> tuple:
+    from zk_pipeline.db import proofs as proof_records
+    from zk_pipeline.db.session import session_factory
+
+    with session_factory(db_url)() as s:
+        job = proof_records.get_job(s, job_id)
+        attempts = [(a.backend, a.attempt, a.outcome, a.error, a.finished_at)
+                    for a in proof_records.attempts_of(s, job_id)]
+        return job.status.value, job.origin, job.attempts, job.last_error, job.updated_at, attempts
+
+
+def _pipeline_jobs(db_url: str) -> tuple[str, str]:
+    """A queued and a running job as Dagster's ``prove_statement_job``/``run_job`` leave them mid-proof."""
+    from zk_pipeline.db import proofs as proof_records
+    from zk_pipeline.db.session import session_factory
+
+    factory = session_factory(db_url)
+    with factory.begin() as s:
+        queued = proof_records.create_job(s, small_statement(seed=13).with_outputs(), HOUR).id
+        running = proof_records.create_job(s, small_statement(seed=14).with_outputs(), HOUR).id
+    with factory.begin() as s:
+        proof_records.start_attempt(s, running, "builtin")
+    return queued, running
+
+
+def test_jobs_of_a_killed_api_are_finished_at_its_next_start(db_url, tmp_path, monkeypatch):
+    """A real API process is killed (SIGKILL) with one job running and one queued; the next start proves both.
+
+    Jobs of the pipeline path, queued or running at the same time, are left exactly as they are.
+    """
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import httpx
+
+    from api.routes.proofs import INTERRUPTED
+    from tests.api.conftest import serve
+
+    pidfile = tmp_path / "prover.pid"
+    script = tmp_path / "slow-prover"
+    script.write_text(f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 120\n")
+    script.chmod(0o755)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": db_url, "ZKP_PROVERS": "command",
+           "ZKP_PROVER_COMMAND": f"{script} {{statement}} {{out}}", "ZKP_API_PROOF_WORKERS": "1"}
+    log_path = tmp_path / "api.log"
+    root = Path(__file__).resolve().parents[2]
+    with open(log_path, "wb") as log_file:
+        api = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
+                                "--port", str(port), "--log-level", "warning"],
+                               cwd=root, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if http.get("/api/v1/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert api.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.1)
+            ids = []
+            for seed in (11, 12):
+                r = http.post(f"{API}/generate", json=small_statement(seed=seed).to_dict())
+                assert r.status_code == 202, r.text
+                ids.append(r.json()["proof_job_id"])
+            running_id, queued_id = ids
+            deadline = time.monotonic() + 30
+            while not pidfile.exists() or not pidfile.read_text().strip():  # the prover is at work
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.05)
+        api.kill()
+        api.wait(10)
+    finally:
+        if api.poll() is None:
+            api.kill()
+            api.wait(10)
+        if pidfile.exists() and pidfile.read_text().strip():
+            try:  # the prover dies with the API (PDEATHSIG); make sure of it
+                os.kill(int(pidfile.read_text()), 9)
+            except ProcessLookupError:
+                pass
+
+    # What the killed API left behind.
+    status, origin, n, _, _, attempts = _job_state(db_url, running_id)
+    assert (status, origin, n) == ("running", "api", 1)
+    assert [a[:4] for a in attempts] == [("command", 1, "running", None)]
+    status, origin, n, _, _, attempts = _job_state(db_url, queued_id)
+    assert (status, origin, n, attempts) == ("queued", "api", 0, [])
+    pipeline = _pipeline_jobs(db_url)
+    before = {job_id: _job_state(db_url, job_id) for job_id in pipeline}
+
+    monkeypatch.setenv("ZKP_PROVERS", "builtin")
+    monkeypatch.delenv("ZKP_PROVER_COMMAND", raising=False)
+    with serve(db_url) as (host, port), httpx.Client(base_url=f"http://{host}:{port}", timeout=10) as http:
+        done = {job_id: wait_for(http, job_id, {"verified", "failed", "rejected"}) for job_id in (running_id, queued_id)}
+    job = done[running_id]
+    assert job["status"] == "verified", job
+    assert [(a["backend"], a["attempt"], a["outcome"], a["error"]) for a in job["attempts"]] == [
+        ("command", 1, "failed", INTERRUPTED), ("builtin", 2, "succeeded", None)]
+    assert job["attempts"][0]["finished_at"] is not None
+    assert job["source"] == "builtin" and job["origin"] == "api" and job["last_error"] is None and job["proof_url"]
+    job = done[queued_id]
+    assert job["status"] == "verified", job
+    assert [(a["backend"], a["attempt"], a["outcome"], a["error"]) for a in job["attempts"]] == [
+        ("builtin", 1, "succeeded", None)]
+    assert job["source"] == "builtin"
+    # The pipeline's jobs: not a field changed (a Dagster run may be proving them right now).
+    assert {job_id: _job_state(db_url, job_id) for job_id in pipeline} == before
+    assert before[pipeline[0]][:2] == ("queued", "pipeline") and before[pipeline[1]][:2] == ("running", "pipeline")
+
+
+def test_recovery_leaves_jobs_this_process_holds_and_finished_jobs_alone(db_url):
+    """Only unfinished ``api`` jobs nobody here holds: not one in this process's queue, not a failed one."""
+    from api.routes.proofs import create_api_job, recover_interrupted_jobs, workers
+    from zk_pipeline.db.models import ProofStatus
+    from zk_pipeline.db.session import session_factory
+    from zk_pipeline.db.urls import with_psycopg2
+
+    url = with_psycopg2(db_url)
+    factory = session_factory(url)
+    with factory.begin() as s:
+        held = create_api_job(s, small_statement(seed=15).with_outputs(), HOUR)
+        failed = create_api_job(s, small_statement(seed=16).with_outputs(), HOUR)
+        failed.status, failed.last_error = ProofStatus.failed, "no backend ran"
+        held_id, held_hash, failed_id = held.id, held.statement_hash, failed.id
+    before = {job_id: _job_state(db_url, job_id) for job_id in (held_id, failed_id)}
+    with workers.lock():
+        workers._in_flight[(url, held_hash)] = held_id  # as submit() records a job it queued
+    try:
+        assert recover_interrupted_jobs(url) == []
+    finally:
+        with workers.lock():
+            workers.forget(url, held_hash)
+    assert {job_id: _job_state(db_url, job_id) for job_id in (held_id, failed_id)} == before

@@ -66,7 +66,8 @@ def test_success_submits_a_pie_polls_downloads_and_verifies(tmp_path):
         assert doubles.zip_names(sub["files"]["pieFile"]) == ["memory.bin", "metadata.json", "version.json"]
 
         v = b.verify(st, art, min_security_bits=96)
-        assert (v.valid, v.reason, v.security_bits, v.verifier) == (True, "", 102, "atlantic")
+        assert (v.valid, v.reason, v.security_bits, v.verifier) == (True, "", 102, "integrity")
+        assert v.l2_fact_hash == "0x1234"
         assert not b.verify(st, art, min_security_bits=120).valid
 
     # The key went only in the api-key header, never into a URL.
@@ -94,7 +95,7 @@ def test_verify_needs_the_services_verification_and_our_output(tmp_path):
         b = make(api, tmp_path, st)
         art = b.prove(st, timeout_s=30)
         v = b.verify(st, art, 96)
-        assert not v.valid and v.verifier == "atlantic" and "the fact was mocked" in v.reason
+        assert not v.valid and v.verifier == "integrity" and "the fact was mocked" in v.reason
 
     only_proof = {"step": "PROOF_GENERATION", "steps": ["TRACE_GENERATION", "PROOF_GENERATION"]}
     with doubles.AtlanticApiDouble(KEY, proof=proof_for(st), statuses=["DONE"], final=only_proof) as api:

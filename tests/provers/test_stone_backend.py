@@ -95,7 +95,7 @@ def test_whole_flow_on_a_real_cairo_run(tmp_path):
     assert list(facts.output) == cairo.expected_output(st)
 
     v = b.verify(st, art, min_security_bits=96)
-    assert (v.valid, v.reason, v.security_bits, v.verifier) == (True, "", 102, "stone")
+    assert (v.valid, v.reason, v.security_bits, v.verifier) == (True, "", 102, "local")
 
     # The same proof says nothing about another statement, and not enough for a higher bar.
     other = doubles.default_model_statement(22)
@@ -122,7 +122,7 @@ def test_verifier_exit_nonzero_is_invalid(tmp_path):
                 verifier=doubles.write_fake_cpu_air_verifier(tmp_path, mode="reject"))
     art = b.prove(st, timeout_s=120)
     v = b.verify(st, art, min_security_bits=96)
-    assert not v.valid and v.security_bits == 102 and v.verifier == "stone"
+    assert not v.valid and v.security_bits == 102 and v.verifier == "local"
     assert "cpu_air_verifier" in v.reason and "exited with status 1" in v.reason
     assert "invalid FRI last layer" in v.reason
 

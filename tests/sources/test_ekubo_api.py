@@ -11,7 +11,7 @@ import pytest
 from tests.sources.doubles import EkuboApiDouble, EkuboPairData, closed_port_url, js_time
 from zk_pipeline.sources.base import SNAPSHOT_COLUMNS, SourceError, Window
 from zk_pipeline.sources.ekubo_api import KNOWN_TOKENS, EkuboApiSource
-from zk_pipeline.sources.http import HttpClient, redact_url
+from zk_pipeline.sources.http import HttpClient, clear_cache, redact_url
 
 WBTC, USDC = KNOWN_TOKENS["WBTC"], KNOWN_TOKENS["USDC"]
 FEE = 0x20C49BA5E353F80000000000000000  # Ekubo's 0.05 % tier, 0.128 fixed point
@@ -76,6 +76,14 @@ class FakeTime:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def empty_http_cache() -> Iterator[None]:
+    """The response cache is per process; no test sees another's answers."""
+    clear_cache()
+    yield
+    clear_cache()
 
 
 @pytest.fixture()
@@ -198,6 +206,31 @@ def test_cache_hit_within_60_seconds(api: EkuboApiDouble, fake_time: FakeTime) -
     fake_time.now += 2  # 61 s after the first fetch: everything is asked again
     source.fetch(WINDOW)
     assert api.count() == 2 * requests_after_first
+
+
+def test_cache_is_shared_by_sources_built_separately(api: EkuboApiDouble, fake_time: FakeTime) -> None:
+    """A new source (and client) per run, as the resource builds them, still reuses young answers."""
+    first = make_source(api, fake_time).fetch(WINDOW)
+    paths = [r.path for r in api.requests]
+    assert len(paths) == len(set(paths)) == 4  # pools, history, tvl, volume: one request each
+
+    fake_time.now += 59
+    second = make_source(api, fake_time).fetch(WINDOW)  # another source object, another HttpClient
+    assert api.count() == 4
+    pd.testing.assert_frame_equal(first, second)
+
+    # Each client applies its own TTL to an entry's age: a 30 s client asks again.
+    make_source(api, fake_time, cache_ttl_s=30).fetch(WINDOW)
+    assert api.count() == 8
+
+    fake_time.now += 61  # past the 60 s TTL of the answers just fetched: asked again, once per URL
+    make_source(api, fake_time).fetch(WINDOW)
+    assert api.count() == 12
+    assert sorted(r.path for r in api.requests[-4:]) == sorted(paths)
+
+    make_source(api, fake_time).http.clear_cache()  # clearing through any client empties the shared cache
+    make_source(api, fake_time).fetch(WINDOW)
+    assert api.count() == 16
 
 
 def test_timeout_raises_source_error(api: EkuboApiDouble, fake_time: FakeTime) -> None:

@@ -19,9 +19,6 @@ from zk_pipeline.resources import DatabaseResource, MetricsSourceResource, RiskM
 from zk_pipeline.sources.base import SourceError, Window
 from zk_pipeline.sources.quality import validate
 
-SOURCE_RETRIES = 3
-SOURCE_BACKOFF_SECONDS = 5
-
 
 @asset(
     partitions_def=hourly,
@@ -40,7 +37,8 @@ def protocol_metrics(
 
     The whole window is refreshed (upserted) on every run, so the features of
     an hour never depend on which other partitions happened to run before.
-    Source errors are retried with exponential backoff.
+    Source errors are retried (``metrics_source.retries`` times) with
+    exponential backoff starting at ``metrics_source.retry_backoff_s``.
     """
     hour = partition_hour(context)
     window = Window(hour, risk_model.model().params.volatility_window_hours)
@@ -48,9 +46,14 @@ def protocol_metrics(
     try:
         raw = source.fetch(window)
     except SourceError as exc:
-        wait = SOURCE_BACKOFF_SECONDS * 2 ** context.retry_number
-        context.log.warning(f"source {source.name} failed ({exc}); retry {context.retry_number + 1} in {wait}s")
-        raise RetryRequested(max_retries=SOURCE_RETRIES, seconds_to_wait=wait) from exc
+        retries = metrics_source.retries
+        if context.retry_number >= retries:
+            context.log.error(f"source {source.name} failed ({exc}); giving up after {retries} retries")
+            raise
+        wait = metrics_source.retry_backoff_s * 2 ** context.retry_number
+        context.log.warning(f"source {source.name} failed ({exc}); retry {context.retry_number + 1}/{retries} "
+                            f"in {wait:g}s")
+        raise RetryRequested(max_retries=retries, seconds_to_wait=wait) from exc
     covered = source.coverage(window)
     if covered is None:
         raise Failure(description=f"source {source.name} has no data for {hour.isoformat()} "

@@ -3,6 +3,11 @@
 The proof step runs in the ``prover`` concurrency pool (limit in
 ``dagster.yaml``), so a backfill of many hours queues for the prover instead
 of starting one proof per partition at once.
+
+Both assets check what PostgreSQL holds, not what the prover handed over, and
+they do it with the backend that made the proof: built-in proofs with the
+built-in verifier, Stone proofs with ``cpu_air_verifier`` and their Integrity
+fact, Atlantic proofs by asking the service again.
 """
 
 from dagster import (
@@ -21,7 +26,7 @@ from zk_pipeline.assets.partitions import hourly, md_table, partition_hour
 from zk_pipeline.db import proofs, repository
 from zk_pipeline.db.models import ProofStatus
 from zk_pipeline.db.session import get_engine
-from zk_pipeline.facts.builtin import compute_facts
+from zk_pipeline.provers.base import ProofArtifact, ProverError
 from zk_pipeline.provers.orchestrator import ProofJobFailed, prove_statement_job
 from zk_pipeline.resources import DatabaseResource, ProverResource, RiskModelResource
 from zk_pipeline.risk.statement import Statement
@@ -67,10 +72,7 @@ def allocation_proof(context: AssetExecutionContext, database: DatabaseResource,
     with factory() as s:
         table = _attempts_table(s, job.id)
         data = proofs.load_blob(s, job.proof_hash)
-    # Independent re-check of what was stored, not of what the prover handed over.
-    from zk_pipeline.stark import verify_statement
-
-    check = verify_statement(statement, data, min_security_bits=prover.min_security_bits)
+    valid, reason, bits = _recheck(prover, job, data, statement)
     return MaterializeResult(
         metadata={
             "proof_job_id": job.id,
@@ -85,27 +87,51 @@ def allocation_proof(context: AssetExecutionContext, database: DatabaseResource,
             "attempts": MetadataValue.md(table),
         },
         check_results=[AssetCheckResult(
-            check_name="proof_verifies", passed=bool(check.valid), severity=AssetCheckSeverity.ERROR,
-            metadata={"reason": check.reason or "valid", "security_bits": int(check.security_bits or 0)})],
+            check_name="proof_verifies", passed=valid, severity=AssetCheckSeverity.ERROR,
+            metadata={"reason": reason or "valid", "security_bits": bits, "verified_with": job.source})],
     )
 
 
+def _stored_artifact(job, data: bytes | None) -> ProofArtifact:
+    return ProofArtifact(proof=data or b"", backend=job.source, prove_ms=job.generation_time_ms or 0,
+                         details=dict(job.details or {}))
+
+
+def _recheck(prover: ProverResource, job, data: bytes | None, statement: Statement) -> tuple[bool, str, int]:
+    """Verify the stored bytes again with the backend that made them: (valid, reason, security bits)."""
+    if data is None:
+        return False, f"proof bytes {job.proof_hash} are missing from the store", 0
+    try:
+        backend = prover.backend_named(job.source)
+        v = backend.verify(statement, _stored_artifact(job, data), prover.min_security_bits)
+    except (ProverError, ValueError) as exc:
+        return False, f"cannot verify the stored {job.source} proof: {exc}", 0
+    return bool(v.valid), v.reason, int(v.security_bits or 0)
+
+
 @asset(partitions_def=hourly, group_name="proofs", deps=["allocation_proof"], kinds={"postgres"})
-def verified_fact(context: AssetExecutionContext, database: DatabaseResource, risk_model: RiskModelResource) -> MaterializeResult:
-    """The fact registered for the proof, recomputed here from the statement alone."""
+def verified_fact(context: AssetExecutionContext, database: DatabaseResource, risk_model: RiskModelResource,
+                  prover: ProverResource) -> MaterializeResult:
+    """The fact registered for the proof, recomputed here (built-in: from the statement alone;
+    Stone/Atlantic: from the stored proof's public memory, as Integrity does)."""
     statement = _proposal_statement(database, context, risk_model.model())
     with database.session() as s:
         job = proofs.find_verified_job(s, statement.statement_hash())
         if job is None or job.status != ProofStatus.verified:
             raise Failure(description="no verified proof job for this hour's statement")
-        facts = compute_facts(statement, job.security_bits).to_json()
+        try:
+            facts = prover.backend_named(job.source).facts(
+                statement, _stored_artifact(job, proofs.load_blob(s, job.proof_hash)), job.security_bits)
+        except (ProverError, ValueError) as exc:
+            raise Failure(description=f"cannot recompute the fact of the {job.source} proof: {exc}") from None
         if facts["fact_hash"] != job.fact_hash:
-            raise Failure(description=f"fact hash mismatch: job has {job.fact_hash}, statement gives {facts['fact_hash']}")
+            raise Failure(description=f"fact hash mismatch: job has {job.fact_hash}, recomputed {facts['fact_hash']}")
         recorded = {f.verifier: f for f in proofs.facts_by_hash(s, job.fact_hash)}
-        if "local" not in recorded:
-            raise Failure(description=f"fact {job.fact_hash} has no local verification on record")
-        job_id = job.id
+        if not {"local", "integrity"} & set(recorded):
+            raise Failure(description=f"fact {job.fact_hash} has no local or Integrity verification on record")
+        job_id, source, l2_fact = job.id, job.source, job.l2_fact_hash
     return MaterializeResult(metadata={
         "fact_hash": facts["fact_hash"], "program_hash": facts["program_hash"], "output_hash": facts["output_hash"],
-        "verification_hash": facts["verification_hash"], "security_bits": facts["security_bits"],
-        "verifiers": ", ".join(sorted(recorded)), "proof_job_id": job_id})
+        "verification_hash": facts.get("verification_hash") or "", "security_bits": int(facts["security_bits"]),
+        "verifiers": ", ".join(sorted(recorded)), "prover": source, "l2_fact_hash": l2_fact or "",
+        "proof_job_id": job_id})

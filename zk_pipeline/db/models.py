@@ -138,7 +138,8 @@ class AllocationDecision(Base):
 
     ``decision_id`` is derived from the hour and the model hash, so the same
     decision always gets the same id. ``transaction_hash``/``block_number``
-    stay empty until execution is enabled; ``proof_job_id`` until proofs are.
+    stay empty until execution is enabled. ``proof_job_id`` names the verified
+    proof job the decision rests on (a foreign key: no decision without a job).
     """
 
     __tablename__ = "allocation_decisions"
@@ -152,7 +153,7 @@ class AllocationDecision(Base):
     transaction_hash: Mapped[str | None] = mapped_column(String(66))
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     timestamp: Mapped[datetime]
-    proof_job_id: Mapped[str | None] = mapped_column(String(36))
+    proof_job_id: Mapped[str | None] = mapped_column(ForeignKey("proof_jobs.id"))
     model_version: Mapped[int] = mapped_column(ForeignKey("model_versions.version"))
     model_hash: Mapped[str] = mapped_column(String(66))
     proposal_id: Mapped[int] = mapped_column(ForeignKey("allocation_proposals.id"))
@@ -188,6 +189,9 @@ class ProofJob(Base):
     hour: Mapped[datetime | None]
     model_version: Mapped[int | None]
     model_hash: Mapped[str | None] = mapped_column(String(66))
+    #: Who asked for the proof: ``pipeline`` (Dagster's allocation_proof) or ``api`` (POST /proofs/generate).
+    #: The API takes up its own unfinished jobs at its next start and never touches the pipeline's.
+    origin: Mapped[str] = mapped_column(String(16), server_default="pipeline")
     source: Mapped[str | None] = mapped_column(String(32))  # builtin / stone / atlantic / command
     proof_hash: Mapped[str | None] = mapped_column(String(64))  # sha256 of the proof bytes → proof_blobs
     program_hash: Mapped[str | None] = mapped_column(String(66))
@@ -202,6 +206,9 @@ class ProofJob(Base):
     security_bits: Mapped[int | None]
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: What the backend reported beside the bytes (Stone layout and steps, Atlantic query id and its
+    #: Integrity fact...): needed to re-verify a remote proof later. Never holds credentials.
+    details: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 

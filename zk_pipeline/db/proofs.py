@@ -25,11 +25,12 @@ def find_verified_job(session: Session, statement_hash: str) -> ProofJob | None:
     ).order_by(ProofJob.created_at.desc()).limit(1))
 
 
-def create_job(session: Session, statement: Statement, hour: datetime | None = None) -> ProofJob:
+def create_job(session: Session, statement: Statement, hour: datetime | None = None,
+               origin: str = "pipeline") -> ProofJob:
     job = ProofJob(
         id=str(uuid.uuid4()), status=ProofStatus.queued, statement_hash=statement.statement_hash(),
         statement=statement.to_dict(), hour=hour, model_version=statement.version,
-        model_hash=felt_hex(statement.model_hash), attempts=0,
+        model_hash=felt_hex(statement.model_hash), attempts=0, origin=origin,
     )
     session.add(job)
     session.flush()

@@ -360,12 +360,15 @@ class AtlanticBackend(ProverBackend):
 
         def verdict(valid: bool, reason: str, bits: int = 0) -> Verification:
             return Verification(valid=valid, reason=self._redact(reason), security_bits=bits,
-                                verify_ms=int((time.monotonic() - started) * 1000), verifier="atlantic")
+                                verify_ms=int((time.monotonic() - started) * 1000), verifier="integrity",
+                                l2_fact_hash=(query.get("integrityFactHash") or None) if valid else None)
+
+        query: dict[str, Any] = {}
 
         query_id = artifact.details.get("atlantic_query_id")
         if not query_id:
             return verdict(False, "the artifact names no Atlantic query")
-        query = self._get_query(str(query_id), time.monotonic() + self.request_timeout_s * 3)["atlanticQuery"]
+        query = self._get_query(str(query_id), time.monotonic() + self.request_timeout_s * 3)["atlanticQuery"] or {}
         remote = _remote_verdict(query)
         if remote:
             return verdict(False, f"the service did not verify query {query_id}: {remote}")

@@ -51,11 +51,17 @@ class ProofArtifact:
 
 @dataclass(frozen=True)
 class Verification:
+    """A verifier's verdict. ``verifier`` is where it was reached: ``local`` (a verifier run on
+    this machine: the built-in one, or Stone's ``cpu_air_verifier``) or ``integrity`` (Herodotus
+    Integrity's fact registry on Starknet, as reported by a remote service); ``l2_fact_hash`` is
+    the fact as that registry holds it."""
+
     valid: bool
     reason: str
     security_bits: int
     verify_ms: int
     verifier: str = "local"
+    l2_fact_hash: str | None = None
 
 
 class ProverBackend(abc.ABC):

@@ -1,5 +1,10 @@
 """Run a proof job: backends in order, retries with backoff, nothing succeeds unverified.
 
+A job's status goes ``queued`` → ``running`` (an attempt is under way) →
+``succeeded`` (the backend returned a proof; not trusted yet) → ``verified``;
+a proof that fails verification sends the job back to ``running`` for the
+next attempt.
+
 For each backend of the fallback list: an unavailable backend is recorded and
 skipped; a crash, a timeout or a proof that does not verify is recorded as a
 failed attempt and retried after ``backoff_s * factor**k`` up to
@@ -58,8 +63,11 @@ class JobOutcome:
     reused: bool
 
 
-def _attempt(backend: ProverBackend, statement: Statement, policy: RetryPolicy) -> tuple[ProofArtifact, Verification]:
+def _attempt(factory: sessionmaker[Session], job_id: str, backend: ProverBackend, statement: Statement,
+             policy: RetryPolicy) -> tuple[ProofArtifact, Verification]:
     artifact = backend.prove(statement, backend.timeout_s or policy.timeout_s)
+    with factory.begin() as s:
+        proofs.get_job(s, job_id).status = ProofStatus.succeeded
     verification = backend.verify(statement, artifact, policy.min_security_bits)
     if not verification.valid:
         raise ProofRejected(f"{backend.name}: proof does not verify: {verification.reason}")
@@ -85,7 +93,7 @@ def run_job(
                 attempt_id = proofs.start_attempt(s, job_id, backend.name).id
             try:
                 backend.check_available()
-                artifact, verification = _attempt(backend, statement, policy)
+                artifact, verification = _attempt(factory, job_id, backend, statement, policy)
             except ProverUnavailable as exc:
                 last = exc
                 with factory.begin() as s:
@@ -98,6 +106,7 @@ def run_job(
                            else "rejected" if isinstance(exc, ProofRejected) else "failed")
                 with factory.begin() as s:
                     proofs.finish_attempt(s, attempt_id, outcome, str(exc))
+                    proofs.get_job(s, job_id).status = ProofStatus.running
                 log.warning("prover %s attempt %d %s: %s", backend.name, n + 1, outcome, exc)
                 if n + 1 < policy.max_attempts:
                     sleep(policy.backoff_s * policy.backoff_factor**n)
@@ -126,6 +135,9 @@ def _record_success(s: Session, job_id: str, statement: Statement, backend: Prov
     job.verification_time_ms = verification.verify_ms
     job.security_bits = verification.security_bits
     job.program_hash, job.output_hash, job.fact_hash = f["program_hash"], f["output_hash"], f["fact_hash"]
+    job.details = _json_safe(artifact.details) or None
+    if verification.l2_fact_hash:
+        job.l2_fact_hash, job.l2_verified_at = verification.l2_fact_hash, proofs.now()
     job.status = ProofStatus.verified
     job.last_error = None
     proofs.record_fact(s, job_id, fact_hash=f["fact_hash"], program_hash=f["program_hash"],
@@ -166,7 +178,8 @@ def _still_verifies(job: ProofJob, blob: bytes | None, statement: Statement, bac
     if blob is None or backend is None:
         return False
     try:
-        artifact = ProofArtifact(proof=blob, backend=backend.name, prove_ms=job.generation_time_ms or 0)
+        artifact = ProofArtifact(proof=blob, backend=backend.name, prove_ms=job.generation_time_ms or 0,
+                                 details=dict(job.details or {}))
         ok = backend.verify(statement, artifact, policy.min_security_bits).valid
     except (ProverError, ValueError) as exc:
         log.warning("stored proof of job %s cannot be checked: %s", job.id, exc)
@@ -174,3 +187,10 @@ def _still_verifies(job: ProofJob, blob: bytes | None, statement: Statement, bac
     if not ok:
         log.warning("stored proof of job %s no longer verifies; proving again", job.id)
     return ok
+
+
+def _json_safe(details: dict) -> dict:
+    """The backend's details as JSON (numbers, strings, lists, dicts); anything else as its text."""
+    import json
+
+    return json.loads(json.dumps(details, default=str))

@@ -33,23 +33,43 @@ class _Unconfigured(ProverBackend):
         self.check_available()
 
 
+Factory = Callable[[str | None, Callable[[int], None] | None], ProverBackend]
+
+
+def _builtin(command: str | None, on_start: Callable[[int], None] | None) -> ProverBackend:
+    return BuiltinBackend(on_start=on_start)
+
+
+def _command(command: str | None, on_start: Callable[[int], None] | None) -> ProverBackend:
+    if not command:
+        return _Unconfigured("command", "ZKP_PROVER_COMMAND is not set")
+    return CommandBackend(shlex.split(command), on_start=on_start)
+
+
+def _stone(command: str | None, on_start: Callable[[int], None] | None) -> ProverBackend:
+    from zk_pipeline.provers.stone import StoneBackend
+
+    return StoneBackend.from_env(on_start=on_start)
+
+
+def _atlantic(command: str | None, on_start: Callable[[int], None] | None) -> ProverBackend:
+    from zk_pipeline.provers.atlantic import AtlanticBackend
+
+    return AtlanticBackend.from_env(on_start=on_start)
+
+
+#: Backend factories by name (the names ``ZKP_PROVERS`` lists and a job's ``source``).
+BACKENDS: dict[str, Factory] = {"builtin": _builtin, "command": _command, "stone": _stone, "atlantic": _atlantic}
+
+
+def register(name: str, factory: Factory) -> None:
+    """Add (or replace) a backend: ``factory(command, on_start)`` returns it."""
+    BACKENDS[name] = factory
+
+
 def build_backends(names: list[str], *, command: str | None = None,
                    on_start: Callable[[int], None] | None = None) -> list[ProverBackend]:
-    backends: list[ProverBackend] = []
-    for name in names:
-        if name == "builtin":
-            backends.append(BuiltinBackend(on_start=on_start))
-        elif name == "command":
-            backends.append(CommandBackend(shlex.split(command), on_start=on_start) if command
-                            else _Unconfigured("command", "ZKP_PROVER_COMMAND is not set"))
-        elif name == "stone":
-            from zk_pipeline.provers.stone import StoneBackend
-
-            backends.append(StoneBackend.from_env(on_start=on_start))
-        elif name == "atlantic":
-            from zk_pipeline.provers.atlantic import AtlanticBackend
-
-            backends.append(AtlanticBackend.from_env(on_start=on_start))
-        else:
-            raise ValueError(f"unknown prover backend {name!r}; known: builtin, command, stone, atlantic")
-    return backends
+    unknown = [n for n in names if n not in BACKENDS]
+    if unknown:
+        raise ValueError(f"unknown prover backend {unknown[0]!r}; known: {', '.join(BACKENDS)}")
+    return [BACKENDS[name](command, on_start) for name in names]

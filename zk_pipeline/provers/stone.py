@@ -266,7 +266,7 @@ class StoneBackend(ProverBackend):
 
         def verdict(valid: bool, reason: str, bits: int = 0) -> Verification:
             return Verification(valid=valid, reason=reason, security_bits=bits,
-                                verify_ms=int((time.monotonic() - started) * 1000), verifier="stone")
+                                verify_ms=int((time.monotonic() - started) * 1000), verifier="local")
 
         try:
             proof = stone_facts.parse_stone_proof(json.loads(artifact.proof))

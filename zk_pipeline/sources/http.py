@@ -8,7 +8,14 @@ not JSON) is a real answer and fails at once. Every failure surfaces as
 ``SourceError``, which Dagster retries at the asset level.
 
 Successful responses are cached in memory for a short time (60 s by default)
-so that one run asking for the same resource twice costs one request.
+in one cache per *process*, shared by every ``HttpClient``: the resource
+builds a new source (and so a new client) on every run, so a cache kept in
+the client would only ever help inside one fetch. Shared, it also lets the
+materializations of an in-process backfill, or the API server's runs, reuse
+answers younger than the TTL. Entries are keyed by URL (base URL and path)
+and query parameters, and by the client's clock, because timestamps taken
+from different clocks (an injected test clock, ``time.monotonic``) cannot be
+compared; each client applies its own TTL to an entry's age.
 
 URLs may carry credentials (an RPC provider key in the path, ``?apikey=`` in
 the query, ``user:pass@``). Error messages only ever show ``redact_url``'s
@@ -34,6 +41,19 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDACTED = "***"
 _MAX_REASON_CHARS = 240
 _HEX_RE = re.compile(r"0x[0-9a-fA-F]+")
+#: Beyond this many entries the oldest are dropped, so a long-lived process stays small.
+_CACHE_MAX_ENTRIES = 512
+
+_CacheKey = tuple[Callable[[], float], str, tuple[tuple[str, str], ...]]
+#: The process-wide response cache: key -> (time stored, by the key's clock; body).
+_cache: dict[_CacheKey, tuple[float, str]] = {}
+_cache_lock = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Forget every cached response of every client in this process."""
+    with _cache_lock:
+        _cache.clear()
 
 
 def _is_secret_segment(segment: str) -> bool:
@@ -91,7 +111,7 @@ def redact_text(text: str, urls: Iterable[str], extra_secrets: Iterable[str] = (
 
 
 class HttpClient:
-    """GET JSON with timeouts, bounded retries with backoff, and a TTL cache.
+    """GET JSON with timeouts, bounded retries with backoff, and a TTL cache shared per process.
 
     ``sleep`` and ``clock`` are injectable so tests can observe the backoff
     schedule and age the cache without waiting.
@@ -119,38 +139,48 @@ class HttpClient:
         self._session = session or requests.Session()
         self._sleep = sleep
         self._clock = clock
-        self._cache: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[float, str]] = {}
-        self._lock = threading.Lock()
 
     def clear_cache(self) -> None:
-        with self._lock:
-            self._cache.clear()
+        """Empty the process-wide cache (it is shared, so this affects every client)."""
+        clear_cache()
 
     def get_json(self, url: str, params: Mapping[str, Any] | None = None) -> Any:
-        key = (url, tuple(sorted((str(k), str(v)) for k, v in (params or {}).items())))
+        query = tuple(sorted((str(k), str(v)) for k, v in (params or {}).items()))
+        key = (self._clock, url, query)
         body = self._cached(key)
         if body is not None:
             return json.loads(body)
-        body = self._get_with_retries(url, dict(key[1]))
+        body = self._get_with_retries(url, dict(query))
         try:
             value = json.loads(body)
         except ValueError:
             raise SourceError(f"GET {redact_url(url)}: response is not valid JSON") from None
         # Only answers that parsed are kept, so a retry after a garbled body asks again.
-        with self._lock:
-            self._cache[key] = (self._clock() + self.cache_ttl_s, body)
+        if self.cache_ttl_s > 0:
+            self._store(key, body)
         return value
 
-    def _cached(self, key: tuple[str, tuple[tuple[str, str], ...]]) -> str | None:
-        with self._lock:
-            hit = self._cache.get(key)
+    def _cached(self, key: _CacheKey) -> str | None:
+        with _cache_lock:
+            hit = _cache.get(key)
             if hit is None:
                 return None
-            expires, body = hit
-            if self._clock() >= expires:
-                del self._cache[key]
-                return None
+            stored, body = hit
+            if not 0 <= self._clock() - stored < self.cache_ttl_s:
+                return None  # too old for this client; another client's TTL may still accept it
             return body
+
+    def _store(self, key: _CacheKey, body: str) -> None:
+        now = self._clock()
+        with _cache_lock:
+            # Drop what is too old for this client's TTL (same clock only), then bound the size.
+            for k in [k for k, (stored, _) in _cache.items()
+                      if k[0] == self._clock and now - stored >= self.cache_ttl_s]:
+                del _cache[k]
+            _cache.pop(key, None)  # re-insert, so insertion order stays oldest first
+            _cache[key] = (now, body)
+            while len(_cache) > _CACHE_MAX_ENTRIES:
+                del _cache[next(iter(_cache))]
 
     def _backoff(self, attempt: int, retry_after: float | None = None) -> float:
         delay = min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1))
