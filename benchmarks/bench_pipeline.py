@@ -65,7 +65,7 @@ def main() -> None:
         upgrade(url)
         with session_scope(url) as s:
             repository.sync_model_registry(s)
-        job = defs.get_job_def("allocation_job")
+        job = defs.resolve_job_def("allocation_job")
         with instance_for_test(overrides={"storage": {"postgres": {"postgres_url": url}}}) as inst:
             times = []
             for key in ("2026-11-20-10:00", "2026-11-20-11:00", "2026-11-20-10:00"):

@@ -172,3 +172,44 @@ def test_unconfigured_stone_and_atlantic_fall_back_to_builtin(factory, monkeypat
     log = attempts(factory, out.job.id)
     assert [(b, o) for b, o, _ in log] == [("stone", "unavailable"), ("atlantic", "unavailable"), ("builtin", "succeeded")]
     assert "cpu_air_prover" in log[0][2]
+
+
+def test_a_returned_proof_is_succeeded_until_it_verifies_then_verified(factory):
+    """The job shows ``succeeded`` (a proof exists, not yet trusted) while the verifier runs."""
+    seen = []
+
+    class Watching(BuiltinBackend):
+        def verify(self, statement, artifact, min_security_bits):
+            with factory() as s:
+                seen.extend(j.status for j in s.scalars(select(ProofJob)))
+            return super().verify(statement, artifact, min_security_bits)
+
+    out = prove_statement_job(factory, random_statement(41), [Watching()], FAST)
+    assert seen == [ProofStatus.succeeded]
+    assert out.job.status == ProofStatus.verified
+
+
+def test_a_proof_that_fails_verification_goes_back_to_running_for_the_next_attempt(factory):
+    seen = []
+
+    class Flaky(BuiltinBackend):
+        calls = 0
+
+        def verify(self, statement, artifact, min_security_bits):
+            Flaky.calls += 1
+            v = super().verify(statement, artifact, min_security_bits)
+            if Flaky.calls == 1:  # the first proof "does not verify"
+                from dataclasses import replace
+
+                v = replace(v, valid=False, reason="test: rejected once")
+            return v
+
+        def prove(self, statement, timeout_s):
+            with factory() as s:
+                seen.extend(j.status for j in s.scalars(select(ProofJob)))
+            return super().prove(statement, timeout_s)
+
+    out = prove_statement_job(factory, random_statement(42), [Flaky()], FAST)
+    assert seen == [ProofStatus.running, ProofStatus.running]
+    assert out.job.status == ProofStatus.verified
+    assert [(b, o) for b, o, _ in attempts(factory, out.job.id)] == [("builtin", "rejected"), ("builtin", "succeeded")]

@@ -68,7 +68,7 @@ def materialize_latest_hour() -> str:
     key = hour.strftime("%Y-%m-%d-%H:%M")
     started = time.monotonic()
     with DagsterInstance.get() as instance:
-        result = defs.get_job_def("allocation_job").execute_in_process(partition_key=key, instance=instance)
+        result = defs.resolve_job_def("allocation_job").execute_in_process(partition_key=key, instance=instance)
     print(f"[zkp] materialized partition {key} in {time.monotonic() - started:.1f}s (run {result.run_id})", flush=True)
     return key
 

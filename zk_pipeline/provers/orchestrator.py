@@ -17,6 +17,7 @@ Every attempt is a row in ``proof_attempts`` with its error.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -191,6 +192,4 @@ def _still_verifies(job: ProofJob, blob: bytes | None, statement: Statement, bac
 
 def _json_safe(details: dict) -> dict:
     """The backend's details as JSON (numbers, strings, lists, dicts); anything else as its text."""
-    import json
-
     return json.loads(json.dumps(details, default=str))
