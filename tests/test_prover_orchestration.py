@@ -108,6 +108,23 @@ def test_command_backend_running_a_real_prover_succeeds(factory):
     assert out.job.proof_size > 0 and out.job.security_bits >= 96
 
 
+def test_a_command_provers_report_is_stored_but_only_its_known_fields(factory, tmp_path):
+    """Whatever else a configured program prints (a token, say) never reaches ``proof_jobs.details``."""
+    wrapper = script(tmp_path, "chatty.py", f"""
+import json, subprocess
+out = subprocess.run([{sys.executable!r}, "-m", "zk_pipeline.cli", "prove", "--input", sys.argv[1], "--out", sys.argv[2],
+                      "--json"], capture_output=True, text=True, check=True).stdout
+report = json.loads(out)
+report["api_token"] = "sk-live-SECRET"
+print(json.dumps(report))
+""")
+    out = prove_statement_job(factory, random_statement(7), [CommandBackend([wrapper, "{statement}", "{out}"])], FAST)
+    with factory() as s:
+        details = s.get(ProofJob, out.job.id).details
+    assert details["security_bits"] == out.job.security_bits and details["proof_bytes"] == out.job.proof_size
+    assert "api_token" not in details and "SECRET" not in str(details)
+
+
 def test_unconfigured_backend_is_skipped_without_retry(factory):
     out = prove_statement_job(factory, random_statement(6), build_backends(["command", "builtin"]), FAST)
     log = attempts(factory, out.job.id)

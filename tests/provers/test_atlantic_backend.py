@@ -235,3 +235,29 @@ def test_real_pie_is_accepted_by_the_double(tmp_path):
     names = doubles.zip_names(api.submissions[0]["files"]["pieFile"])
     assert {"metadata.json", "memory.bin", "additional_data.json", "execution_resources.json",
             "version.json"} <= set(names)
+
+
+def test_an_atlantic_job_records_the_integrity_fact_and_is_reused_without_a_new_query(tmp_path, db_url):
+    """The job keeps the query id (``details``), so the stored proof can be re-verified with the service."""
+    from sqlalchemy.orm import sessionmaker
+
+    from zk_pipeline.db import proofs as proof_records
+    from zk_pipeline.db.session import get_engine
+    from zk_pipeline.provers.orchestrator import RetryPolicy, prove_statement_job
+
+    factory = sessionmaker(get_engine(db_url), expire_on_commit=False)
+    policy = RetryPolicy(max_attempts=1, backoff_s=0.01, timeout_s=60)
+    st = doubles.default_model_statement(35).with_outputs()
+    with doubles.AtlanticApiDouble(KEY, proof=proof_for(st)) as api:
+        b = make(api, tmp_path, st)
+        first = prove_statement_job(factory, st, [b], policy)
+        assert first.job.source == "atlantic" and first.job.l2_fact_hash == "0x1234"
+        assert first.job.l2_verified_at is not None and first.job.details["atlantic_query_id"]
+        with factory() as s:
+            (fact,) = proof_records.facts_by_hash(s, first.job.fact_hash)
+        assert fact.verifier == "integrity"
+        submissions = len(api.submissions)
+        again = prove_statement_job(factory, st, [b], policy)
+    assert again.reused and again.job.id == first.job.id
+    assert len(api.submissions) == submissions  # asked the service about the query, submitted nothing
+    assert all(KEY not in str(v) for v in (first.job.details, first.job.last_error))

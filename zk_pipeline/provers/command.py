@@ -32,6 +32,11 @@ from zk_pipeline.provers.process import ChildTimeout, resolve_executable, run_ch
 from zk_pipeline.risk.statement import Statement
 
 
+
+#: What ``zkp prove --json`` prints, and so what a proof's ``details`` may hold.
+REPORTED_FIELDS = ("proof_bytes", "prove_ms", "trace_rows", "trace_columns", "security_bits", "proof_hash",
+                   "air_id", "statement_hash")
+
 class CommandBackend(ProverBackend):
     name = "command"
 
@@ -72,6 +77,9 @@ class CommandBackend(ProverBackend):
             details = {}
         if not isinstance(details, dict):
             details = {}
+        # Only the fields ``zkp prove --json`` reports are kept (they end up in ``proof_jobs.details``):
+        # whatever else a configured program prints is not ours to store.
+        details = {k: details[k] for k in REPORTED_FIELDS if isinstance(details.get(k), (int, str))}
         return ProofArtifact(proof=proof, backend=self.name, prove_ms=int(details.get("prove_ms", res.elapsed_ms)),
                              details=details)
 
