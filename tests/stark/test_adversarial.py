@@ -1,5 +1,6 @@
 """Every tampered proof, every changed public input and every dishonest prover is rejected."""
 
+import dataclasses
 import json
 import random
 
@@ -7,7 +8,7 @@ import pytest
 
 from zk_pipeline.risk.statement import Statement
 from zk_pipeline.stark import DEFAULT_PARAMS, ProofError, prove_statement, verify_statement
-from zk_pipeline.stark.allocation_air import AllocationAir, public_data
+from zk_pipeline.stark.allocation_air import AllocationAir, PublicData, public_data
 from zk_pipeline.stark.params import ProofParams
 from zk_pipeline.stark.proof import Proof
 from zk_pipeline.stark.prover import prove
@@ -171,3 +172,53 @@ def test_low_security_parameters_are_refused(stmt):
     res = verify_statement(stmt, art.proof_bytes)
     assert not res.valid and "security" in res.reason and res.security_bits == 48
     assert verify_statement(stmt, art.proof_bytes, min_security_bits=48).valid
+
+
+def test_a_statement_the_model_refuses_is_never_verified_even_with_a_matching_proof():
+    """A zero price (built in code, past ``Statement.from_dict``'s checks) and a proof made for it."""
+    base = random_statement(5, window=16, util=4)
+    s = base.series["jediswap"]
+    k = next(i for i in range(1, 14) if s.prices[i - 1] > 10**8)
+    p1, p0 = list(s.prices), list(s.prices)
+    p1[k], p0[k] = 1, 0
+    twin = Statement(base.hour, 1, base.params,
+                     {**base.series, "jediswap": dataclasses.replace(s, prices=tuple(p1))}).with_outputs()
+    res = twin.evaluate()
+    pr = res.protocols["jediswap"]
+    rems = list(pr.volatility.remainders)
+    rems[k - 1] = 0  # with cur = 0: (0 - prev) * S = -S * prev + 0, the capped branch's "return"
+    res = dataclasses.replace(res, protocols={**res.protocols, "jediswap": dataclasses.replace(
+        pr, volatility=dataclasses.replace(pr.volatility, remainders=tuple(rems)))})
+    bad = Statement(base.hour, 1, base.params,
+                    {**base.series, "jediswap": dataclasses.replace(s, prices=tuple(p0))}, twin.outputs)
+    with pytest.raises(ValueError):
+        bad.evaluate()
+    with pytest.raises(ValueError, match="prices must be in 1"):
+        public_data(bad)
+    # The proof a dishonest prover would make for it (with the checks of public_data skipped).
+    pd = PublicData(**{**public_data(twin).__dict__, "canonical": bad.canonical_bytes(),
+                       "prices": tuple(bad.series[n].prices for n in ("jediswap", "ekubo"))})
+    air = AllocationAir(pd, res)
+    proof = prove(air, air.build_main_trace(res), FAST, self_check=False)
+    out = verify_statement(bad, proof.to_bytes(), min_security_bits=0)
+    assert not out.valid and "prices must be in 1" in out.reason
+
+
+def test_a_statement_with_a_short_tier_table_is_refused_not_crashed(stmt, valid):
+    from zk_pipeline.risk.params import ModelParams
+
+    with pytest.raises(ValueError, match="3 liquidity thresholds and 4 tier risks"):
+        ModelParams(liquidity_tier_risk=(0, 5, 15))
+    broken = dataclasses.replace(stmt.params)
+    object.__setattr__(broken, "liquidity_tier_risk", (0, 5, 15))  # past __post_init__, as hostile code could
+    out = verify_statement(dataclasses.replace(stmt, params=broken), valid)
+    assert not out.valid and out.reason.startswith("statement not verifiable")
+
+
+def test_claimed_outputs_with_an_extra_key_are_refused(stmt, valid):
+    outputs = json.loads(json.dumps(stmt.outputs))
+    outputs["allocation"]["note"] = "approved by the risk committee"
+    res = verify_statement(dataclasses.replace(stmt, outputs=outputs), valid)
+    assert not res.valid and "unexpected: ['note']" in res.reason
+    with pytest.raises(ProofError, match="unexpected"):
+        prove_statement(dataclasses.replace(stmt, outputs=outputs), FAST)

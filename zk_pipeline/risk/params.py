@@ -64,7 +64,9 @@ class ModelParams:
         if not 0 <= self.min_single_bps <= 5000 <= self.max_single_bps <= 10_000:
             problems.append("need 0 <= min_single_bps <= 5000 <= max_single_bps <= 10000")
         t = self.liquidity_tier_thresholds
-        if not t[0] >= t[1] >= t[2] >= 0:
+        if len(t) != 3 or len(self.liquidity_tier_risk) != 4:
+            problems.append("need 3 liquidity thresholds and 4 tier risks (tiers 0..3)")
+        elif not t[0] >= t[1] >= t[2] >= 0:
             problems.append("liquidity thresholds must be non-increasing")
         if self.weight_den <= 0 or self.audit_den <= 0 or self.age_cap_days <= 0:
             problems.append("denominators must be positive")

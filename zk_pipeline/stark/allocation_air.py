@@ -143,10 +143,44 @@ def _claimed_int(d: Any, path: str, bound: int) -> int:
     return cur
 
 
+#: The claimed outputs, exactly: ``ModelResult.summary()``'s keys. Anything else would be bound into the
+#: statement hash without being proven, so it is refused.
+PROTOCOL_OUTPUT_KEYS = frozenset({"volatility_annualized_bps", "volatility_bps", "utilization_bps", "apy_bps",
+                                  "liquidity_tier", "age_days", "risk"})
+ALLOCATION_OUTPUT_KEYS = frozenset({"jediswap_bps", "ekubo_bps"})
+
+
+def _check_output_keys(o: Any) -> None:
+    def exact(d: Any, keys, where: str) -> None:
+        if not isinstance(d, dict) or set(d) != set(keys):
+            extra = sorted(set(d) - set(keys)) if isinstance(d, dict) else []
+            raise StatementNotSupported(f"claimed outputs {where} must have exactly the keys {sorted(keys)}"
+                                        + (f" (unexpected: {extra})" if extra else ""))
+
+    exact(o, {"protocols", "allocation"}, "(top level)")
+    exact(o["protocols"], ALLOCATION_ORDER, "protocols")
+    for name in ALLOCATION_ORDER:
+        exact(o["protocols"][name], PROTOCOL_OUTPUT_KEYS, f"protocols.{name}")
+    exact(o["allocation"], ALLOCATION_OUTPUT_KEYS, "allocation")
+
+
 def public_data(statement) -> PublicData:
-    """Extract (and bound-check) everything public from a statement with claimed outputs."""
+    """Extract (and bound-check) everything public from a statement with claimed outputs.
+
+    The series are checked against the model's own input rules again (lengths, prices in
+    ``1..2^63-1``, ...): the AIR's "nothing wraps" argument rests on those bounds, and a
+    statement built in code need not have passed ``Statement.from_dict``.
+    """
     if statement.outputs is None:
         raise StatementNotSupported("the statement has no claimed outputs to prove or verify")
+    for name in ALLOCATION_ORDER:
+        if name not in statement.series:
+            raise StatementNotSupported(f"the statement has no series for {name}")
+        try:
+            statement.series[name].check(statement.params, name)
+        except ValueError as exc:
+            raise StatementNotSupported(f"series the model refuses: {exc}") from None
+    _check_output_keys(statement.outputs)
     p = statement.params
     for name, value in p.to_dict().items():
         if name in ("protocols", "liquidity_tier_thresholds"):

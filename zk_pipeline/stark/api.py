@@ -100,8 +100,10 @@ def verify_statement(statement, proof_bytes: bytes, min_security_bits: int = 96)
     bits = proof.params.security_bits(proof.trace_length * proof.params.blowup)
     try:
         air = AllocationAir(public_data(statement))
-    except StatementNotSupported as exc:
+    except ValueError as exc:  # StatementNotSupported, or series/parameters the model refuses
         return done(False, f"statement not verifiable: {exc}", bits)
+    except Exception as exc:  # a hostile statement must not crash the caller either
+        return done(False, f"statement not verifiable ({type(exc).__name__}: {exc})", bits)
     try:
         bits = verify(air, proof, min_security_bits)
     except VerificationError as exc:
