@@ -10,12 +10,15 @@ unreachable then is logged and does not stop the app from serving.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -58,6 +61,29 @@ def _database_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"database error ({type(exc).__name__})"}, status_code=500)
 
 
+def _printable(value, limit: int = 200):
+    """An echoed input as JSON can carry it: no NaN/Infinity (not JSON), nothing longer than ``limit``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, (dict, list, tuple)):
+        try:
+            text = json.dumps(value, allow_nan=False)
+        except ValueError:  # a NaN inside
+            return _printable(repr(value), limit)
+        return value if len(text) <= limit else _printable(text, limit)
+    if isinstance(value, (str, bytes)):
+        text = value if isinstance(value, str) else value.decode("utf-8", "replace")
+        return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
+    return value
+
+
+def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422, with echoed inputs shortened and made JSON-safe (a NaN input used to make it a 500)."""
+    errors = [{**{k: v for k, v in e.items() if k not in ("input", "ctx", "url")}, "input": _printable(e.get("input"))}
+              for e in exc.errors()]
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
 def _recover_proof_jobs(app: FastAPI) -> None:
     from api.routes.proofs import recover_interrupted_jobs
 
@@ -86,6 +112,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         openapi_tags=TAGS,
     )
     app.state.database_url = database_url
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DatabaseNotConfigured, _database_error)
     app.add_exception_handler(SQLAlchemyError, _database_error)
     app.include_router(api_router)

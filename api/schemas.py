@@ -156,6 +156,8 @@ class FactLookup(BaseModel):
 
 
 class OrchestrateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelled key must not launch a run for the default hour
+
     partition_key: str | None = Field(
         default=None, description="Hour to run, like `2026-11-20-10:00` (UTC); default: the latest complete hour.",
         examples=["2026-11-20-10:00"])

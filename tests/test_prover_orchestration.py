@@ -125,6 +125,21 @@ print(json.dumps(report))
     assert "api_token" not in details and "SECRET" not in str(details)
 
 
+def test_a_provers_stderr_is_stored_and_logged_without_secrets(factory, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("MY_SERVICE_TOKEN", "tok-0123456789abcdef")
+    leaky = script(tmp_path, "leaky.py", """
+sys.stderr.write('POST https://prover:S3CRETPW@gpu.internal/prove -> 502; token ' + os.environ['MY_SERVICE_TOKEN']
+                 + '; sees DATABASE_URL: ' + str('DATABASE_URL' in os.environ) + '\\n')
+sys.exit(3)
+""")
+    out = prove_statement_job(factory, random_statement(8), [CommandBackend([leaky]), BuiltinBackend()], FAST)
+    errors = [e for b, o, e in attempts(factory, out.job.id) if b == "command"]
+    assert errors and all("https://prover:***@gpu.internal" in e and "token ***" in e for e in errors)
+    assert all("S3CRETPW" not in e and "tok-0123456789abcdef" not in e for e in errors)
+    assert all("sees DATABASE_URL: False" in e for e in errors)  # the child never had the app's credentials
+    assert "S3CRETPW" not in caplog.text and "tok-0123456789abcdef" not in caplog.text
+
+
 def test_unconfigured_backend_is_skipped_without_retry(factory):
     out = prove_statement_job(factory, random_statement(6), build_backends(["command", "builtin"]), FAST)
     log = attempts(factory, out.job.id)

@@ -19,6 +19,12 @@ from zk_pipeline.resources import DatabaseResource, MetricsSourceResource, Prove
 all_assets = load_assets_from_modules([market, risk, proofs])
 
 
+def _secret(name: str) -> EnvVar | None:
+    """A value that may carry a credential, as an ``EnvVar``: Dagster then shows and stores the
+    variable's name, never its value (the UI's resource page, the run snapshots in PostgreSQL)."""
+    return EnvVar(name) if os.environ.get(name) else None
+
+
 def _optional_int(name: str) -> int | None:
     value = os.environ.get(name)
     return int(value) if value else None
@@ -37,12 +43,12 @@ defs = Definitions(
             base_token=os.environ.get("ZKP_BASE_TOKEN", "WBTC"),
             quote_token=os.environ.get("ZKP_QUOTE_TOKEN", "USDC"),
             ekubo_api_url=os.environ.get("ZKP_EKUBO_API_URL", "https://prod-api.ekubo.org"),
-            rpc_url=os.environ.get("ZKP_STARKNET_RPC_URL") or None,
-            rpc_backup_url=os.environ.get("ZKP_STARKNET_RPC_BACKUP_URL") or None,
+            rpc_url=_secret("ZKP_STARKNET_RPC_URL"),
+            rpc_backup_url=_secret("ZKP_STARKNET_RPC_BACKUP_URL"),
             retries=int(os.environ.get("ZKP_SOURCE_RETRIES") or 3),
             retry_backoff_s=float(os.environ.get("ZKP_SOURCE_BACKOFF_S") or 5.0),
         ),
         "risk_model": RiskModelResource(pinned_version=_optional_int("ZKP_MODEL_VERSION")),
-        "prover": ProverResource(**prover_settings_from_env()),
+        "prover": ProverResource(**{**prover_settings_from_env(), "command": _secret("ZKP_PROVER_COMMAND")}),
     },
 )

@@ -96,7 +96,7 @@ def check_partition_key(key: str, now: datetime | None = None) -> str:
     from zk_pipeline.assets.partitions import PARTITIONS_START
 
     if not isinstance(key, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}-\d{2}:00", key):
-        raise PartitionKeyError(f"partition key {key!r} is not an hour like '2026-11-20-10:00' (UTC)")
+        raise PartitionKeyError(f"partition key {str(key)[:40]!r} is not an hour like '2026-11-20-10:00' (UTC)")
     try:
         hour = datetime.strptime(key, PARTITION_FORMAT).replace(tzinfo=timezone.utc)
     except ValueError as exc:

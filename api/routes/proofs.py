@@ -27,7 +27,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -46,7 +45,7 @@ from api.schemas import (
 from zk_pipeline.db import proofs as proof_records
 from zk_pipeline.db.models import ProofJob, ProofStatus
 from zk_pipeline.db.session import session_factory
-from zk_pipeline.db.urls import redact
+from zk_pipeline import redaction
 from zk_pipeline.orchestration import BackgroundWorkers
 from zk_pipeline.risk.statement import Statement, StatementError
 
@@ -66,34 +65,11 @@ JobId = Annotated[uuid.UUID, Path(description="The proof job's UUID (any case)."
 
 # ------------------------------------------------------------------ secrets
 
-_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE|CREDENTIAL|_URL$", re.I)
-
-
 def public_text(text: str | None, db_url: str | None = None) -> str | None:
-    """``text`` fit for a response or a log: no URL passwords, no database password, no secret env values.
-
-    Values of environment variables named like secrets (``*TOKEN*``, ``*API_KEY*``,
-    ``*_URL`` ...) are masked wherever they appear, and so are URL passwords,
-    query strings and long path segments (RPC URLs often carry keys there).
-    """
+    """``text`` fit for a response or a log (``zk_pipeline.redaction.public_text``), the database password too."""
     if not text:
         return text
-    out = redact(text)
-    if db_url:
-        out = scrub(out, db_url)
-    for name, value in os.environ.items():
-        if not value or len(value) < 8 or not _SECRET_NAME.search(name):
-            continue
-        secrets = [value]
-        if "://" in value:
-            parts = urlsplit(value)
-            secrets += [s for s in (parts.password, parts.query) if s and len(s) >= 4]
-            secrets += [seg for seg in parts.path.split("/") if len(seg) >= 20]
-            if not re.search(r"(KEY|TOKEN|SECRET|PASSWORD)", name, re.I):
-                secrets.remove(value)  # a plain URL (host, port) may stay readable: only its secrets go
-        for secret in sorted(secrets, key=len, reverse=True):
-            out = out.replace(secret, "***")
-    return out
+    return redaction.public_text(scrub(text, db_url) if db_url else text)
 
 
 # ---------------------------------------------------------- request bodies
@@ -426,7 +402,7 @@ def _statement_for_partition(session, key: str) -> tuple[Statement, datetime]:
     from zk_pipeline.risk.registry import get_version
 
     if not PARTITION_KEY.match(key):
-        raise HTTPException(422, detail=f"partition_key {key!r} is not an hour like '2026-11-20-10:00' (UTC)")
+        raise HTTPException(422, detail=f"partition_key {key[:40]!r} is not an hour like '2026-11-20-10:00' (UTC)")
     try:
         hour = datetime.strptime(key, "%Y-%m-%d-%H:%M").replace(tzinfo=timezone.utc)
     except ValueError as exc:
@@ -463,8 +439,9 @@ def _submit(request: Request, session, raw: bytes) -> tuple[int, ProofJobAccepte
     url = resolve_database_url(request)
     try:
         payload = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPException(422, detail=f"the body is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, 5000-digit integers, deep nesting
+        raise HTTPException(422, detail=f"the body is not valid JSON ({type(exc).__name__}: "
+                                        f"{str(exc)[:200]})") from None
     if not isinstance(payload, dict):
         raise HTTPException(422, detail="the body must be a JSON object: a statement or {\"partition_key\": ...}")
     if "partition_key" in payload:

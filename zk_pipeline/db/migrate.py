@@ -15,7 +15,9 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 def alembic_config(url: str | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", with_psycopg2(url) if url else database_url())
+    # Alembic's config is a ConfigParser: a '%' (percent-encoded password characters) must be doubled,
+    # or it is read as interpolation and the error message quotes the whole URL.
+    cfg.set_main_option("sqlalchemy.url", (with_psycopg2(url) if url else database_url()).replace("%", "%%"))
     return cfg
 
 

@@ -30,5 +30,7 @@ def database_url() -> str:
 
 
 def redact(url: str) -> str:
-    """The URL with any password removed, for logs and error messages."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    """The URL (or any text) with every password removed, for logs and error messages."""
+    from zk_pipeline.redaction import redact_url_password
+
+    return redact_url_password(url)

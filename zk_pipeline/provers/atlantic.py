@@ -83,7 +83,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -110,6 +110,8 @@ TERMINAL = ("DONE", "FAILED")
 VERIFICATION_STEPS = ("PROOF_VERIFICATION", "PROOF_VERIFICATION_ON_L1", "PROOF_VERIFICATION_ON_L2")
 VERIFYING_RESULTS = ("PROOF_VERIFICATION_ON_L1", "PROOF_VERIFICATION_ON_L2")
 REDACTED = "***"
+#: Redirect hops followed for one request (each hop decides again whether the key goes along).
+MAX_REDIRECTS = 5
 
 
 class _Transient(Exception):
@@ -207,17 +209,34 @@ class AtlanticBackend(ProverBackend):
 
     # ------------------------------------------------------------------ HTTP
 
+    def _keyed(self, url: str) -> bool:
+        u, base = urlsplit(url), urlsplit(self.base_url or "")
+        return bool(base.netloc) and (u.scheme, u.netloc) == (base.scheme, base.netloc)
+
+    def _follow(self, method: str, url: str, headers: dict, authed: bool, timeout: float, **kw: Any
+                ) -> requests.Response:
+        for _ in range(MAX_REDIRECTS + 1):
+            hop = {**headers, "api-key": self._api_key or ""} if authed and self._keyed(url) else headers
+            resp = self.session.request(method, url, headers=hop, timeout=timeout, allow_redirects=False, **kw)
+            if not resp.is_redirect:
+                return resp
+            url = urljoin(url, resp.headers["location"])
+            if resp.status_code in (301, 302, 303) and method != "HEAD":
+                method, kw = "GET", {k: v for k, v in kw.items() if k not in ("data", "files", "json")}
+        raise requests.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
+
     def _request(self, method: str, url: str, deadline: float, *, authed: bool = True, **kw: Any
                  ) -> requests.Response:
         """One HTTP exchange, retried with backoff on transient failures until ``deadline``.
 
         401/403 raise ``ProverUnavailable``; other 4xx raise ``ProverFailed``;
         running out of time raises ``ProverTimeout``. The key is sent only as
-        the ``api-key`` header and only to the API's own host.
+        the ``api-key`` header and only to the API's own scheme, host and port:
+        redirects are followed here, hop by hop, and a hop elsewhere goes
+        without it (``requests`` would keep a custom header across hosts).
         """
         headers = dict(kw.pop("headers", {}) or {})
-        if authed and urlsplit(url).netloc == urlsplit(self.base_url or "").netloc:
-            headers["api-key"] = self._api_key or ""
+        headers.pop("api-key", None)
         delay = max(self.poll_interval_s / 4, 0.01)
         what = f"{method} {urlsplit(url).path}"
         while True:
@@ -226,8 +245,8 @@ class AtlanticBackend(ProverBackend):
                 raise self._error(ProverTimeout, f"{what}: no answer before the deadline")
             try:
                 try:
-                    resp = self.session.request(method, url, headers=headers,
-                                                timeout=min(self.request_timeout_s, max(left, 0.1)), **kw)
+                    resp = self._follow(method, url, headers, authed, min(self.request_timeout_s, max(left, 0.1)),
+                                        **kw)
                 except requests.RequestException as exc:
                     raise _Transient(f"{type(exc).__name__}") from None
                 if resp.status_code in (401, 403):

@@ -36,6 +36,7 @@ from zk_pipeline.provers.base import (
     ProverUnavailable,
     Verification,
 )
+from zk_pipeline.redaction import public_text
 from zk_pipeline.risk.statement import Statement
 
 log = logging.getLogger(__name__)
@@ -98,17 +99,18 @@ def run_job(
             except ProverUnavailable as exc:
                 last = exc
                 with factory.begin() as s:
-                    proofs.finish_attempt(s, attempt_id, "unavailable", str(exc))
-                log.warning("prover %s unavailable: %s", backend.name, exc)
+                    proofs.finish_attempt(s, attempt_id, "unavailable", public_text(str(exc)))
+                log.warning("prover %s unavailable: %s", backend.name, public_text(str(exc)))
                 break
             except ProverError as exc:
                 last = exc
                 outcome = ("timeout" if isinstance(exc, ProverTimeout)
                            else "rejected" if isinstance(exc, ProofRejected) else "failed")
+                # A prover's message may quote its stderr: masked before it is stored or logged.
                 with factory.begin() as s:
-                    proofs.finish_attempt(s, attempt_id, outcome, str(exc))
+                    proofs.finish_attempt(s, attempt_id, outcome, public_text(str(exc)))
                     proofs.get_job(s, job_id).status = ProofStatus.running
-                log.warning("prover %s attempt %d %s: %s", backend.name, n + 1, outcome, exc)
+                log.warning("prover %s attempt %d %s: %s", backend.name, n + 1, outcome, public_text(str(exc)))
                 if n + 1 < policy.max_attempts:
                     sleep(policy.backoff_s * policy.backoff_factor**n)
                 continue
@@ -120,8 +122,8 @@ def run_job(
     with factory.begin() as s:
         job = proofs.get_job(s, job_id)
         job.status = final
-        job.last_error = str(last) if last else "no backend ran"
-    raise ProofJobFailed(job_id, f"proof job {job_id} {final.value}: {last}")
+        job.last_error = public_text(str(last)) if last else "no backend ran"
+    raise ProofJobFailed(job_id, f"proof job {job_id} {final.value}: {public_text(str(last))}")
 
 
 def _record_success(s: Session, job_id: str, statement: Statement, backend: ProverBackend, artifact: ProofArtifact,
@@ -183,7 +185,7 @@ def _still_verifies(job: ProofJob, blob: bytes | None, statement: Statement, bac
                                  details=dict(job.details or {}))
         ok = backend.verify(statement, artifact, policy.min_security_bits).valid
     except (ProverError, ValueError) as exc:
-        log.warning("stored proof of job %s cannot be checked: %s", job.id, exc)
+        log.warning("stored proof of job %s cannot be checked: %s", job.id, public_text(str(exc)))
         return False
     if not ok:
         log.warning("stored proof of job %s no longer verifies; proving again", job.id)

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from zk_pipeline.redaction import child_environment
+
 STDERR_TAIL = 600
 PR_SET_PDEATHSIG = 1
 
@@ -69,7 +71,7 @@ def run_child(argv: Sequence[str], timeout_s: float, on_start: Callable[[int], N
     """
     started = time.monotonic()
     proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_child_setup)
+                            preexec_fn=_child_setup, env=child_environment())
     try:
         if on_start:
             on_start(proc.pid)

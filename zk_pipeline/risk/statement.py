@@ -87,24 +87,44 @@ class Statement:
 
     @classmethod
     def from_dict(cls, d: Any) -> "Statement":
-        if not isinstance(d, dict):
-            raise StatementError("statement must be a JSON object")
+        """Parse and check a statement; every problem is a ``StatementError`` saying where.
+
+        Strict on purpose: unknown keys are refused (they would enter the
+        statement hash without meaning anything), series must be JSON arrays of
+        integers, the hour is converted to UTC and must be a whole hour in
+        ``MIN_YEAR..MAX_YEAR``.
+        """
+        try:
+            return cls._from_dict(d)
+        except StatementError:
+            raise
+        except (AttributeError, KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
+            raise StatementError(f"malformed statement ({type(exc).__name__}: {_short(exc)})") from None
+
+    @classmethod
+    def _from_dict(cls, d: Any) -> "Statement":
+        _only(d, TOP_KEYS, "statement")
         if d.get("format", FORMAT) != FORMAT:
-            raise StatementError(f"unsupported statement format {d.get('format')!r}; expected {FORMAT!r}")
+            raise StatementError(f"unsupported statement format {_short(d.get('format'))}; expected {FORMAT!r}")
+        hour = _hour(d.get("hour"))
+        model = d.get("model") if d.get("model") is not None else {}
+        _only(model, MODEL_KEYS, "model")
+        version = model.get("version")
+        if version is None:
+            version = get_version().version
+        elif isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**31:
+            raise StatementError(f"model.version must be an integer in 1..2^31-1, got {_short(version)}")
         try:
-            hour = datetime.fromisoformat(str(d["hour"]).replace("Z", "+00:00"))
-        except (KeyError, ValueError) as exc:
-            raise StatementError(f"'hour' must be an ISO-8601 UTC hour: {exc}") from None
-        if hour.tzinfo is None:
-            hour = hour.replace(tzinfo=timezone.utc)
-        if hour.minute or hour.second or hour.microsecond:
-            raise StatementError("'hour' must be on an hour boundary")
-        model = d.get("model") or {}
-        try:
-            version = int(model.get("version", get_version().version))
-            params = ModelParams.from_dict(model["params"]) if "params" in model else get_version(version).params
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StatementError(f"model: {exc}") from None
+            if "params" in model:
+                if not isinstance(model["params"], dict):
+                    raise StatementError("model.params must be an object")
+                params = ModelParams.from_dict(model["params"])
+            else:
+                params = get_version(version).params
+        except StatementError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise StatementError(f"model: {_short(exc)}") from None
         if "model_hash" in model:
             claimed = _int(model["model_hash"], "model.model_hash")
             if claimed != model_hash(version, params):
@@ -115,16 +135,17 @@ class Statement:
         series = {}
         for name in ALLOCATION_ORDER:
             p = protocols[name]
+            _only(p, SERIES_KEYS, f"protocols.{name}", required=True)
             try:
                 s = ProtocolSeries(
-                    prices=tuple(_int(x, f"{name}.prices") for x in p["prices"]),
-                    volumes=tuple(_int(x, f"{name}.volumes") for x in p["volumes"]),
-                    fees=tuple(_int(x, f"{name}.fees") for x in p["fees"]),
+                    prices=_ints(p["prices"], f"{name}.prices"),
+                    volumes=_ints(p["volumes"], f"{name}.volumes"),
+                    fees=_ints(p["fees"], f"{name}.fees"),
                     tvl=_int(p["tvl"], f"{name}.tvl"),
                 )
                 s.check(params, name)
-            except (KeyError, TypeError) as exc:
-                raise StatementError(f"protocols.{name}: missing or malformed field {exc}") from None
+            except StatementError:
+                raise
             except ValueError as exc:
                 raise StatementError(str(exc)) from None
             series[name] = s
@@ -136,9 +157,55 @@ class Statement:
     @classmethod
     def from_json(cls, text: str | bytes) -> "Statement":
         try:
-            return cls.from_dict(json.loads(text))
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise StatementError(f"not valid JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:  # 5000-digit integers, 10000-deep nesting, bad UTF-8
+            raise StatementError(f"not valid JSON ({type(exc).__name__}: {_short(exc)})") from None
+        return cls.from_dict(data)
+
+
+TOP_KEYS = frozenset({"format", "hour", "model", "protocols", "outputs"})
+MODEL_KEYS = frozenset({"version", "model_hash", "params"})
+SERIES_KEYS = frozenset({"prices", "volumes", "fees", "tvl"})
+#: Decisions are for hours of this range (UTC); outside it the ISO form does not round-trip.
+MIN_YEAR, MAX_YEAR = 1970, 9998
+
+
+def _short(x: Any, limit: int = 120) -> str:
+    text = repr(x) if not isinstance(x, BaseException) else str(x)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _only(d: Any, keys: frozenset[str], where: str, required: bool = False) -> None:
+    if not isinstance(d, dict):
+        raise StatementError(f"{where} must be a JSON object")
+    unknown = sorted(set(d) - keys)
+    if unknown:
+        raise StatementError(f"{where}: unknown keys {_short(unknown)}; allowed: {sorted(keys)}")
+    if required and set(d) != keys:
+        raise StatementError(f"{where}: missing {sorted(keys - set(d))}")
+
+
+def _hour(raw: Any) -> datetime:
+    if not isinstance(raw, str) or len(raw) > 40:
+        raise StatementError(f"'hour' must be an ISO-8601 hour like 2026-11-20T10:00:00Z, got {_short(raw)}")
+    try:
+        hour = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        hour = hour.replace(tzinfo=timezone.utc) if hour.tzinfo is None else hour.astimezone(timezone.utc)
+    except (ValueError, OverflowError) as exc:
+        raise StatementError(f"'hour' must be an ISO-8601 UTC hour: {exc}") from None
+    if not MIN_YEAR <= hour.year <= MAX_YEAR:
+        raise StatementError(f"'hour' must be in the years {MIN_YEAR}..{MAX_YEAR} (UTC), got {hour.isoformat()}")
+    if hour.minute or hour.second or hour.microsecond:
+        raise StatementError(f"'hour' must be on an hour boundary in UTC, got {hour.isoformat()}")
+    return hour
+
+
+def _ints(x: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(x, list):
+        raise StatementError(f"{where}: expected a JSON array of integers, got {type(x).__name__}")
+    return tuple(_int(v, where) for v in x)
 
 
 def _int(x: Any, where: str) -> int:
@@ -151,4 +218,4 @@ def _int(x: Any, where: str) -> int:
             return int(x, 0)
         except ValueError:
             pass
-    raise StatementError(f"{where}: expected an integer, got {x!r}")
+    raise StatementError(f"{where}: expected an integer, got {_short(x)}")
