@@ -21,10 +21,9 @@ inputs, each risk term, ``risk`` and ``score``) and ``allocation``
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from zk_pipeline.cli.output import emit, fail
+from zk_pipeline.cli.output import emit, fail, load_json_file
 from zk_pipeline.risk.model import ALLOCATION_ORDER, allocate, risk_terms
 from zk_pipeline.risk.params import felt_hex
 from zk_pipeline.risk.registry import get_version
@@ -40,9 +39,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+DERIVED_KEYS = frozenset({"model", "protocols"})
+DERIVED_PROTOCOL_KEYS = frozenset(DERIVED_FIELDS) | {"audit_score"}
+
+
 def _derived(doc: dict) -> dict:
+    unknown = sorted(set(doc) - DERIVED_KEYS)
+    if unknown:
+        raise ValueError(f"unknown keys {unknown}; derived inputs have {sorted(DERIVED_KEYS)}")
+    model_doc = doc.get("model") if doc.get("model") is not None else {}
+    if not isinstance(model_doc, dict) or set(model_doc) - {"version"}:
+        raise ValueError("'model' must be an object with at most a 'version' (derived inputs use the registry's "
+                         "parameters)")
+    version = model_doc.get("version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise ValueError(f"model.version must be an integer, got {version!r}"[:200])
     try:
-        model = get_version((doc.get("model") or {}).get("version"))
+        model = get_version(version)
     except KeyError as exc:
         raise ValueError(str(exc.args[0])) from None
     params = model.params
@@ -52,6 +65,10 @@ def _derived(doc: dict) -> dict:
     out, risks, apys = {}, {}, {}
     for name in ALLOCATION_ORDER:
         p = protocols[name]
+        if not isinstance(p, dict):
+            raise ValueError(f"protocols.{name} must be an object with {list(DERIVED_FIELDS)}")
+        if set(p) - DERIVED_PROTOCOL_KEYS:
+            raise ValueError(f"protocols.{name}: unknown keys {sorted(set(p) - DERIVED_PROTOCOL_KEYS)}")
         missing = [f for f in DERIVED_FIELDS if f not in p]
         if missing:
             raise ValueError(f"protocols.{name}: missing {missing}")
@@ -101,13 +118,15 @@ def _result(version: int, model_hash: str, protocols: dict, alloc) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        doc = json.loads(args.input.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        return fail(f"cannot read {args.input}: {exc}")
+        doc = load_json_file(args.input)
+    except ValueError as exc:
+        return fail(str(exc))
     if not isinstance(doc, dict):
         return fail("input must be a JSON object")
     try:
-        protocols = doc.get("protocols") or {}
+        protocols = doc.get("protocols")
+        if not isinstance(protocols, dict):
+            raise ValueError(f"'protocols' must be an object holding exactly {list(ALLOCATION_ORDER)}")
         is_statement = any(isinstance(p, dict) and "prices" in p for p in protocols.values())
         emit(_statement(doc) if is_statement else _derived(doc))
     except (StatementError, ValueError) as exc:

@@ -17,11 +17,20 @@ def run(args: argparse.Namespace) -> int:
     from zk_pipeline.db.migrate import upgrade
     from zk_pipeline.db.session import session_scope
 
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from zk_pipeline.redaction import public_text
+
     try:
         upgrade()
         with session_scope() as s:
             repository.sync_model_registry(s)
     except RuntimeError as exc:
         return fail(str(exc))
+    except (SQLAlchemyError, ValueError, ImportError) as exc:
+        # One line, passwords masked: a driver's message (its first line) says what is wrong with the server.
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return fail(f"cannot migrate the database at DATABASE_URL: {type(exc).__name__}: "
+                    f"{public_text(reason[0] if reason else '')}", code=1)
     print("migrations applied; model registry synced")
     return 0

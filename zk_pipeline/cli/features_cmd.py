@@ -3,7 +3,8 @@
 Input: a CSV with columns ``timestamp,price`` (more columns are ignored);
 timestamps ISO-8601 (UTC unless an offset is given) or unix seconds; rows in
 any order. Rows with an unparseable timestamp or a missing, non-numeric,
-non-finite or non-positive price are skipped and reported; duplicate
+non-finite or non-positive price, or a price outside the model's range
+(``1e-8 <= price < 2^63 / 10^8``), are skipped and reported; duplicate
 timestamps keep one row when the prices agree and are all rejected when they
 do not. Returns are taken between consecutive remaining observations.
 
@@ -24,9 +25,14 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from zk_pipeline.cli.output import emit, fail
-from zk_pipeline.features.fixed_point import PRICE_SCALE, to_fixed
+from zk_pipeline.features.fixed_point import MAX_RAW_INPUT, PRICE_SCALE, to_fixed
 from zk_pipeline.features.reference_volatility import exact_volatility_annualized_bps
 from zk_pipeline.features.volatility import volatility_annualized_bps
+
+
+#: Prices the model can take (8-decimal fixed point below 2^63); others are reported as bad rows.
+MIN_PRICE = Decimal(1) / PRICE_SCALE
+MAX_PRICE = Decimal(MAX_RAW_INPUT) / PRICE_SCALE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,7 +56,7 @@ def read_prices(path: Path) -> tuple[list[tuple[datetime, Decimal]], list[dict]]
     """Valid ``(timestamp, price)`` pairs sorted by time, and the bad rows."""
     bad: list[dict] = []
     by_ts: dict[datetime, list[tuple[int, Decimal]]] = {}
-    with path.open(newline="") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:  # a BOM (spreadsheet exports) is not a header
         reader = csv.DictReader(fh)
         cols = {c.strip().lower(): c for c in (reader.fieldnames or [])}
         if "timestamp" not in cols or "price" not in cols:
@@ -71,6 +77,12 @@ def read_prices(path: Path) -> tuple[list[tuple[datetime, Decimal]], list[dict]]
                 bad.append({"line": line, "reason": f"price is not finite: {raw_price!r}"})
             elif price <= 0:
                 bad.append({"line": line, "reason": f"price is not positive: {raw_price!r}"})
+            elif price < MIN_PRICE:
+                bad.append({"line": line, "reason": f"price {raw_price.strip()[:40]} is below the model's resolution "
+                                                    f"of 1e-8"})
+            elif price >= MAX_PRICE:
+                bad.append({"line": line, "reason": f"price {raw_price.strip()[:40]} is above the model's range "
+                                                    f"(< 2^63 / 10^8)"})
             else:
                 by_ts.setdefault(ts, []).append((line, price))
     good = []
@@ -95,8 +107,6 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"need at least two valid price rows, found {len(rows)} ({len(bad)} bad rows)")
     prices = [p for _, p in rows]
     fixed = [to_fixed(p, PRICE_SCALE) for p in prices]
-    if min(fixed) <= 0:
-        return fail("a price is below the model's resolution of 1e-8")
     gaps = [
         {"after": a.isoformat(), "before": b.isoformat(), "hours": (b - a).total_seconds() / 3600}
         for (a, _), (b, _) in zip(rows, rows[1:]) if (b - a).total_seconds() > 3600

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -14,3 +15,26 @@ def emit(obj: Any) -> None:
 def fail(message: str, code: int = 2) -> int:
     sys.stderr.write(f"zkp: error: {message}\n")
     return code
+
+
+def read_text_file(path: Path) -> str:
+    """A UTF-8 text file (a leading BOM is dropped); ``ValueError`` names the file and the problem."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"cannot read {path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def load_json_file(path: Path) -> Any:
+    """JSON from a file; every unusable input is a ``ValueError`` naming the file and the problem."""
+    text = read_text_file(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"cannot read {path}: not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # 5000-digit integers, pathological nesting
+        raise ValueError(f"cannot read {path}: unusable JSON ({type(exc).__name__}: {str(exc)[:120]})") from None

@@ -25,6 +25,7 @@ import json
 import sys
 from pathlib import Path
 
+from zk_pipeline.cli.output import read_text_file
 from zk_pipeline.risk.statement import Statement, StatementError
 
 
@@ -60,9 +61,9 @@ def _err(msg: str, code: int) -> int:
 
 def _load_statement(path: Path) -> Statement:
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise StatementError(f"cannot read {path}: {exc.strerror or exc}") from None
+        text = read_text_file(path)
+    except ValueError as exc:
+        raise StatementError(str(exc)) from None
     return Statement.from_json(text)
 
 

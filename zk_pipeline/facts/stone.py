@@ -395,13 +395,17 @@ def parse_stone_proof(doc: Any) -> StoneProof:
 def load_stone_proof(path: str | Path) -> StoneProof:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise StoneProofError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise StoneProofError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise StoneProofError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except (ValueError, RecursionError) as exc:  # 5000-digit integers, pathological nesting
+        raise StoneProofError(f"{path}: unusable JSON ({type(exc).__name__}: {str(exc)[:120]})") from None
     try:
         return parse_stone_proof(doc)
     except StoneProofError as exc:

@@ -80,7 +80,10 @@ def verify(air: Air, proof: Proof, min_security_bits: int = 96) -> int:
         betas.append(t.draw_element())
     t.absorb_elements("fri-remainder", proof.fri.remainder)
     if not t.check_pow(params.grinding_bits, proof.nonce):
-        raise VerificationError("proof-of-work nonce is invalid")
+        # Every public input is in the transcript, so a proof made for another statement (or altered
+        # anywhere before the nonce) usually fails here first.
+        raise VerificationError("proof-of-work nonce is invalid: the proof was not made for this statement "
+                                "(the transcript binds every public input) or it was altered")
     t.absorb_nonce(proof.nonce)
     positions = t.draw_distinct_indices(params.num_queries, N)
 
