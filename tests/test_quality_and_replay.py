@@ -9,10 +9,15 @@ import pandas as pd
 import pytest
 
 from zk_pipeline.sources.base import SourceError, Window
-from zk_pipeline.sources.quality import validate
+from zk_pipeline.sources import quality
 from zk_pipeline.sources.replay import ReplaySource
 
 END = datetime(2026, 5, 1, 12, tzinfo=timezone.utc)
+
+
+def validate(raw, window, **kw):
+    """The frames here hold one ekubo pool only; the every-protocol rule is tested separately."""
+    return quality.validate(raw, window, required_protocols=("ekubo",), **kw)
 
 
 def frame(hours: int = 10, **overrides) -> pd.DataFrame:
@@ -120,3 +125,22 @@ def test_replay_rejects_missing_file_and_columns(tmp_path):
     bad.write_text("timestamp,price\n2021-01-01T00:00:00Z,1\n")
     with pytest.raises(SourceError, match="lacks columns"):
         ReplaySource(bad).frame()
+
+
+def test_protocol_sum_that_would_overflow_63_bits_is_rejected():
+    pools = []
+    for k in range(33):  # each TVL fits the per-row bound (< 2**58), their sum does not fit 2**63
+        f = frame(hours=2)
+        f["pool"], f["tvl_usd"] = f"p{k}", 2.8e11
+        pools.append(f)
+    r = validate(pd.concat(pools, ignore_index=True), Window(END, 2), max_fill_hours=0)
+    assert {i.rule for i in r.issues} >= {"protocol_sum_out_of_range"} and r.clean.empty
+    assert len([i for i in r.issues if i.rule == "protocol_sum_out_of_range"]) == 66
+
+
+def test_every_protocol_must_cover_every_hour():
+    r = quality.validate(frame(), Window(END, 10))  # jediswap absent
+    missing = [i for i in r.issues if i.rule == "protocol_missing_hours"]
+    assert [(i.protocol, i.hour, i.action) for i in missing] == [
+        ("jediswap", "2026-05-01T03:00:00Z..2026-05-01T12:00:00Z", "missing")]
+    assert r.blocking

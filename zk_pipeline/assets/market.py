@@ -16,8 +16,11 @@ from dagster import (
 from zk_pipeline.assets.partitions import hourly, md_table, partition_hour
 from zk_pipeline.db import repository
 from zk_pipeline.resources import DatabaseResource, MetricsSourceResource, RiskModelResource
-from zk_pipeline.sources.base import SourceError, Window
+from zk_pipeline.sources.base import SourceError, SourceFormatError, Window
 from zk_pipeline.sources.quality import validate
+
+#: Issues listed in the check's ``rows`` metadata: every row of a 720-hour window over 20 pools.
+MAX_LISTED = 20_000
 
 
 @asset(
@@ -38,13 +41,18 @@ def protocol_metrics(
     The whole window is refreshed (upserted) on every run, so the features of
     an hour never depend on which other partitions happened to run before.
     Source errors are retried (``metrics_source.retries`` times) with
-    exponential backoff starting at ``metrics_source.retry_backoff_s``.
+    exponential backoff starting at ``metrics_source.retry_backoff_s``;
+    format errors (``SourceFormatError``: unusable data) fail at once.
     """
     hour = partition_hour(context)
     window = Window(hour, risk_model.model().params.volatility_window_hours)
     source = metrics_source.build()
     try:
         raw = source.fetch(window)
+    except SourceFormatError as exc:
+        # The data itself is unusable (missing columns, empty or garbage file): retrying cannot help.
+        context.log.error(f"source {source.name} delivered unusable data: {exc}")
+        raise Failure(description=f"source {source.name}: {exc}", allow_retries=False) from None
     except SourceError as exc:
         retries = metrics_source.retries
         if context.retry_number >= retries:
@@ -71,6 +79,11 @@ def protocol_metrics(
             "issues": len(report.issues),
             "blocking_issues": len(blocking),
             "bad_rows": MetadataValue.md(report.markdown()),
+            # Every issue, machine-readable: the markdown table is cut at 50 rows. A pathological
+            # source can produce far more than a window's worth; the event log is spared beyond that.
+            "rows": MetadataValue.json([i.as_row() for i in report.issues[:MAX_LISTED]]
+                                       + ([{"more": len(report.issues) - MAX_LISTED}]
+                                          if len(report.issues) > MAX_LISTED else [])),
         },
     )
     pools = report.clean.groupby(["protocol", "pool"]).size().reset_index(name="hours")

@@ -38,6 +38,13 @@ class SourceError(RuntimeError):
     """
 
 
+class SourceFormatError(SourceError):
+    """The source's data is unusable as delivered (a file that cannot be read,
+    lacks columns, is empty or garbage). Retrying cannot help, so the metrics
+    asset fails at once with the reason instead of retrying.
+    """
+
+
 @dataclass(frozen=True)
 class Window:
     """The closed range of hours ``[end - hours + 1, end]``."""
