@@ -147,6 +147,23 @@ def test_catch_up_sensor_requests_only_missing_recent_hours(db_url, dagster_inst
     assert key not in keys and all(r.run_key == r.partition_key for r in (requests if isinstance(requests, list) else []))
 
 
+def test_catch_up_sensor_leaves_hours_with_a_run_alone_and_never_reaches_before_the_start(dagster_instance):
+    """An hour the schedule is still running (or whose run failed) is not launched again by the sensor."""
+    from dagster import DagsterRunStatus
+    from dagster._core.test_utils import create_run_for_test
+
+    from zk_pipeline.automation import catch_up_keys, hours_to_catch_up
+
+    assert hours_to_catch_up(datetime(2026, 1, 1, 2, 7, tzinfo=timezone.utc), set()) == [
+        "2026-01-01-00:00", "2026-01-01-01:00"]
+    now = datetime(2026, 11, 25, 12, 30, tzinfo=timezone.utc)
+    assert catch_up_keys(dagster_instance, now) == [f"2026-11-25-{h:02d}:00" for h in range(6, 12)]
+    for hour, status in (("2026-11-25-11:00", DagsterRunStatus.STARTED), ("2026-11-25-09:00", DagsterRunStatus.FAILURE)):
+        create_run_for_test(dagster_instance, job_name="allocation_job", status=status,
+                            tags={"dagster/partition": hour})
+    assert catch_up_keys(dagster_instance, now) == [f"2026-11-25-{h:02d}:00" for h in (6, 7, 8, 10)]
+
+
 def test_live_rpc_source_feeds_the_metrics_asset(db_url, dagster_instance):
     """The starknet_rpc source wired through the resource, against a JSON-RPC double on 127.0.0.1."""
     from datetime import timedelta

@@ -3,15 +3,20 @@
 The schedule materializes each hour a few minutes after it closes. It only
 fires while the daemon is up, so the catch-up sensor looks back over the last
 ``CATCH_UP_HOURS`` complete hours and requests a run for every partition
-without a recorded decision. The run key is the partition key, so Dagster
-never launches the same catch-up twice; a partition whose run failed is left
-for a person (or a backfill) to look at instead of being retried forever.
+that has neither a recorded decision nor any run of ``allocation_job`` (from
+the schedule, a backfill, the API or itself; queued, running, failed or
+done). So an hour the schedule is still proving is not launched twice, and a
+partition whose run failed is left for a person (or a backfill) to look at
+instead of being retried forever. The run key is the partition key as well,
+and hours before the partitions start are never requested.
 """
 
 from datetime import datetime, timedelta, timezone
 
 from dagster import (
     AssetKey,
+    DagsterInstance,
+    RunsFilter,
     AssetSelection,
     DefaultScheduleStatus,
     DefaultSensorStatus,
@@ -24,7 +29,7 @@ from dagster import (
     sensor,
 )
 
-from zk_pipeline.assets.partitions import hourly
+from zk_pipeline.assets.partitions import PARTITIONS_START, hourly
 
 CATCH_UP_HOURS = 6
 
@@ -45,15 +50,30 @@ hourly_schedule = build_schedule_from_partitioned_job(
 
 
 def hours_to_catch_up(now: datetime, done: set[str], hours: int = CATCH_UP_HOURS) -> list[str]:
+    """The last ``hours`` complete hours (oldest first) not in ``done`` and not before the partitions start."""
+    first = datetime.strptime(PARTITIONS_START, "%Y-%m-%d-%H:%M").replace(tzinfo=timezone.utc)
     last_complete = now.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    keys = [(last_complete - timedelta(hours=i)).strftime("%Y-%m-%d-%H:%M") for i in range(hours)]
-    return [k for k in reversed(keys) if k not in done]
+    hours_back = [last_complete - timedelta(hours=i) for i in range(hours)]
+    keys = [h.strftime("%Y-%m-%d-%H:%M") for h in reversed(hours_back) if h >= first]
+    return [k for k in keys if k not in done]
+
+
+def partitions_with_runs(instance: DagsterInstance, keys: list[str]) -> set[str]:
+    """Those of ``keys`` that already have a run of ``allocation_job``, whatever launched it and whatever its state."""
+    return {k for k in keys if instance.get_runs_count(
+        RunsFilter(job_name=allocation_job.name, tags={"dagster/partition": k}))}
+
+
+def catch_up_keys(instance: DagsterInstance, now: datetime) -> list[str]:
+    """The partitions the sensor requests at ``now``: recent, without a decision, without any run."""
+    keys = hours_to_catch_up(now, instance.get_materialized_partitions(AssetKey("allocation_decision")))
+    started = partitions_with_runs(instance, keys)
+    return [k for k in keys if k not in started]
 
 
 @sensor(job=allocation_job, minimum_interval_seconds=300, default_status=DefaultSensorStatus.RUNNING)
 def catch_up_sensor(context: SensorEvaluationContext):
-    done = context.instance.get_materialized_partitions(AssetKey("allocation_decision"))
-    keys = hours_to_catch_up(datetime.now(timezone.utc), done)
+    keys = catch_up_keys(context.instance, datetime.now(timezone.utc))
     if not keys:
-        return SkipReason(f"decisions recorded for the last {CATCH_UP_HOURS} hours")
+        return SkipReason(f"every one of the last {CATCH_UP_HOURS} hours has a decision or a run")
     return [RunRequest(run_key=k, partition_key=k) for k in keys]
