@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
-import time
 
 import numpy as np
+
+from benchmarks.bench_pipeline import _timeit
+from zk_pipeline.stark.poly import _bit_reverse
 
 GOLDILOCKS = 2**64 - 2**32 + 1
 BABYBEAR = 15 * 2**27 + 1
@@ -43,11 +44,6 @@ _S32 = np.uint64(32)
 
 def _root(p: int, generator: int, n: int) -> int:
     return pow(generator, (p - 1) // n, p)
-
-
-def _bit_reverse(n: int) -> np.ndarray:
-    bits = n.bit_length() - 1
-    return np.array([int(format(i, f"0{bits}b")[::-1], 2) for i in range(n)])
 
 
 def reference_ntt(values: list[int], p: int, w: int) -> list[int]:
@@ -90,46 +86,41 @@ def gl_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return gl_add(t, (h0 << _S32) - h0)  # h0 * (2^32 - 1) < p
 
 
-def gl_ntt(values: np.ndarray, w: int) -> np.ndarray:
+def bb_add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a + b) % np.uint64(BABYBEAR)
+
+
+def bb_sub(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a + np.uint64(BABYBEAR) - b) % np.uint64(BABYBEAR)
+
+
+def bb_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return a * b % np.uint64(BABYBEAR)  # 31-bit operands: the product fits 62 bits
+
+
+def radix2_ntt(values: np.ndarray, w: int, p: int, add, sub, mul) -> np.ndarray:
+    """The same iterative Cooley-Tukey NTT as ``stark.poly.ntt``, over a NumPy ``uint64`` field."""
     a = values[..., _bit_reverse(values.shape[-1])]
     n, lead, m = a.shape[-1], a.shape[:-1], 2
     while m <= n:
         h = m // 2
-        tw = np.array([pow(w, (n // m) * k, GOLDILOCKS) for k in range(h)], dtype=np.uint64)
+        tw = np.array([pow(w, (n // m) * k, p) for k in range(h)], dtype=np.uint64)
         blocks = a.reshape(lead + (n // m, 2, h))
-        u, v = blocks[..., 0, :], gl_mul(blocks[..., 1, :], tw)
-        a = np.stack([gl_add(u, v), gl_sub(u, v)], axis=-2).reshape(lead + (n,))
+        u, v = blocks[..., 0, :], mul(blocks[..., 1, :], tw)
+        a = np.stack([add(u, v), sub(u, v)], axis=-2).reshape(lead + (n,))
         m *= 2
     return a
 
 
-# --------------------------------------------------------------------------- BabyBear
+def gl_ntt(values: np.ndarray, w: int) -> np.ndarray:
+    return radix2_ntt(values, w, GOLDILOCKS, gl_add, gl_sub, gl_mul)
 
 
 def bb_ntt(values: np.ndarray, w: int) -> np.ndarray:
-    p = np.uint64(BABYBEAR)
-    a = values[..., _bit_reverse(values.shape[-1])]
-    n, lead, m = a.shape[-1], a.shape[:-1], 2
-    while m <= n:
-        h = m // 2
-        tw = np.array([pow(w, (n // m) * k, BABYBEAR) for k in range(h)], dtype=np.uint64)
-        blocks = a.reshape(lead + (n // m, 2, h))
-        u, v = blocks[..., 0, :], blocks[..., 1, :] * tw % p
-        a = np.stack([(u + v) % p, (u + p - v) % p], axis=-2).reshape(lead + (n,))
-        m *= 2
-    return a
+    return radix2_ntt(values, w, BABYBEAR, bb_add, bb_sub, bb_mul)
 
 
 # --------------------------------------------------------------------------- driver
-
-
-def _time(fn, repeats: int) -> float:
-    runs = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - t0)
-    return statistics.median(runs)
 
 
 def _check(rng: random.Random) -> None:
@@ -162,9 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     gl = np.array([[rng.randrange(GOLDILOCKS) for _ in range(n)] for _ in range(k)], dtype=np.uint64)
     bb = np.array([[rng.randrange(BABYBEAR) for _ in range(n)] for _ in range(k)], dtype=np.uint64)
     cases = [
-        ("Stark field (251-bit, Python ints)", 32, _time(lambda: stark_ntt(stark), args.repeats)),
-        ("Goldilocks (64-bit, NumPy uint64)", 8, _time(lambda: gl_ntt(gl, _root(GOLDILOCKS, 7, n)), args.repeats)),
-        ("BabyBear (31-bit, NumPy uint64)", 4, _time(lambda: bb_ntt(bb, _root(BABYBEAR, 31, n)), args.repeats)),
+        ("Stark field (251-bit, Python ints)", 32, _timeit(lambda: stark_ntt(stark), args.repeats)),
+        ("Goldilocks (64-bit, NumPy uint64)", 8, _timeit(lambda: gl_ntt(gl, _root(GOLDILOCKS, 7, n)), args.repeats)),
+        ("BabyBear (31-bit, NumPy uint64)", 4, _timeit(lambda: bb_ntt(bb, _root(BABYBEAR, 31, n)), args.repeats)),
     ]
     base = cases[0][2]
     print(f"Radix-2 NTT of {k} columns x {n} rows (median of {args.repeats}; checked against a reference DFT)\n")

@@ -94,8 +94,7 @@ class ProverResource(ConfigurableResource):
         return build_backends(self.backends, command=self.command, on_start=on_start)
 
     def backend_named(self, name: str, on_start=None):
-        """The backend that made a stored proof, to check it again (built by name if no longer listed)."""
+        """The backend that made a stored proof, to check it again (listed in ``backends`` or not)."""
         from zk_pipeline.provers.registry import build_backends
 
-        configured = [b for b in self.build(on_start) if b.name == name]
-        return configured[0] if configured else build_backends([name], command=self.command, on_start=on_start)[0]
+        return build_backends([name], command=self.command, on_start=on_start)[0]

@@ -29,6 +29,9 @@ SNAPSHOT_COLUMNS: tuple[str, ...] = (
     "volume_usd",
     "fees_usd",
 )
+#: Optional columns a source may add for the quality rules: where the row came from (``source_row``,
+#: e.g. "line 17") and, for a row the source already knows is unusable, why (``reject_rule``/``reject_detail``).
+ROW_COLUMNS: tuple[str, ...] = ("source_row", "reject_rule", "reject_detail")
 
 
 class SourceError(RuntimeError):

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from zk_pipeline.features.fixed_point import MAX_RAW_INPUT, PRICE_SCALE, USD_SCALE, to_fixed
-from zk_pipeline.sources.base import PROTOCOLS, SNAPSHOT_COLUMNS, Window
+from zk_pipeline.sources.base import PROTOCOLS, ROW_COLUMNS, SNAPSHOT_COLUMNS, Window
 
 #: Per-row bound on every fixed-point value: sums over up to 32 pools of a protocol stay below 2**63.
 MAX_ROW_VALUE = 2**58
@@ -136,11 +136,8 @@ def validate(raw: pd.DataFrame, window: Window, max_fill_hours: int = 3,
     missing_cols = [c for c in SNAPSHOT_COLUMNS if c not in raw.columns]
     if missing_cols:
         raise ValueError(f"snapshot frame lacks columns {missing_cols}")
-    extra = [c for c in ("source_row", "reject_rule", "reject_detail") if c in raw.columns]
-    df = raw[list(SNAPSHOT_COLUMNS) + extra].reset_index(drop=True)
-    for c in ("source_row", "reject_rule", "reject_detail"):
-        if c not in df.columns:
-            df[c] = None
+    # A source without the optional row columns gets them empty (reindex adds them as NaN).
+    df = raw.reindex(columns=list(SNAPSHOT_COLUMNS) + list(ROW_COLUMNS)).reset_index(drop=True)
     df["hour"] = pd.to_datetime(df["hour"], utc=True, errors="coerce")
     issues: list[Issue] = []
     start, end = pd.Timestamp(window.start), pd.Timestamp(window.end)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from zk_pipeline.sources.base import SNAPSHOT_COLUMNS, MetricsSource, SourceFormatError, Window
+from zk_pipeline.sources.base import ROW_COLUMNS, SNAPSHOT_COLUMNS, MetricsSource, SourceFormatError, Window
 
 SHIPPED_DATASET = Path(__file__).resolve().parents[1] / "data" / "replay_pools.csv"
 FILE_COLUMNS = ("timestamp", "protocol", "pool", "price", "tvl_usd", "volume_usd", "fees_usd")
@@ -40,8 +40,6 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 #: Largest plausible unix-seconds value (year ~5138); bigger numbers are most likely milliseconds.
 MAX_UNIX_SECONDS = 10**11
-#: Extra columns a replay frame carries for the quality rules: the file row and a reason to reject it.
-ROW_COLUMNS = ("source_row", "reject_rule", "reject_detail")
 
 
 def _parse_cells(col: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -123,7 +121,6 @@ def _load(path: str, mtime: float) -> pd.DataFrame:
             raise SourceFormatError(
                 f"replay dataset {p}: unreadable timestamp in the first or last row of a pool ({rows}); "
                 "the file's time span, and so the replay mapping, is unknown")
-    df.attrs["unplaceable_rows"] = int(bad.sum())
     return df.drop(columns="timestamp")
 
 
