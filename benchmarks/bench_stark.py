@@ -151,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
 
     std = _child("standard", None)
     compact = _child("standard", None, "compact")
-    print("Standard statement (2 protocols x 720 hours, one process)\n")
+    from zk_pipeline.stark.fvec import BACKEND
+
+    print(f"Standard statement (2 protocols x 720 hours, one process; prover field backend: {BACKEND})\n")
     print(_table([std, compact], [("params", "parameters"), ("rows", "rows"), ("columns", "columns"),
                                ("prove_ms", "prove ms"), ("prove_cpu_ms", "(cpu)"), ("verify_ms", "verify ms"),
                                ("verify_cpu_ms", "(cpu)"), ("proof_kb", "proof KiB"),

@@ -3,7 +3,8 @@ import random
 import numpy as np
 import pytest
 
-from zk_pipeline.stark.field import P, batch_inverse, from_bytes, inv, root_of_unity, to_bytes, vec
+from zk_pipeline.stark.field import P, batch_inverse, from_bytes, inv, root_of_unity, to_bytes
+from zk_pipeline.stark.fvec import FVec
 from zk_pipeline.stark.poly import (
     COSET_SHIFT, barycentric_weights, coset_evaluate, coset_interpolate, domain, evaluate, evaluate_by_weights,
     interpolate, ntt,
@@ -26,28 +27,28 @@ def test_field_basics():
 
 
 @pytest.mark.parametrize("n", [1, 2, 8, 64])
-def test_ntt_matches_naive_evaluation(n):
+def test_ntt_matches_naive_evaluation(n, field_ops):
     rng = random.Random(n)
-    c = vec(rng.randrange(P) for _ in range(n))
-    e = ntt(c)
+    coeffs = [rng.randrange(P) for _ in range(n)]
+    e = ntt(FVec.of(coeffs, field_ops))
     w = root_of_unity(n) if n > 1 else 1
-    assert [int(v) for v in e] == [evaluate(c, pow(w, i, P)) for i in range(n)]
-    assert list(interpolate(e)) == list(c)
+    assert e.tolist() == [evaluate(coeffs, pow(w, i, P)) for i in range(n)]
+    assert interpolate(e).tolist() == coeffs
 
 
-def test_ntt_on_matrix_and_coset():
+def test_ntt_on_matrix_and_coset(field_ops):
     rng = random.Random(7)
-    m = np.array([[rng.randrange(P) for _ in range(16)] for _ in range(3)], dtype=object)
-    lde = coset_evaluate(m, 64)
-    d = domain(64, COSET_SHIFT)
+    m = [[rng.randrange(P) for _ in range(16)] for _ in range(3)]
+    lde = coset_evaluate(FVec.of(m, field_ops), 64)
+    d = domain(64, COSET_SHIFT).tolist()
     for row, ev in zip(m, lde):
-        assert [int(v) for v in ev] == [evaluate(row, x) for x in d]
-        back = coset_interpolate(ev)
-        assert list(back[:16]) == list(row) and not any(back[16:])
+        assert ev.tolist() == [evaluate(row, x) for x in d]
+        back = coset_interpolate(ev).tolist()
+        assert back[:16] == row and not any(back[16:])
 
 
-def test_barycentric_matches_horner():
+def test_barycentric_matches_horner(field_ops):
     rng = random.Random(3)
-    c = vec(rng.randrange(P) for _ in range(32))
+    c = [rng.randrange(P) for _ in range(32)]
     z = rng.randrange(P)
-    assert evaluate_by_weights(ntt(c), barycentric_weights(32, z)) == evaluate(c, z)
+    assert evaluate_by_weights(ntt(FVec.of(c, field_ops)).tolist(), barycentric_weights(32, z)) == evaluate(c, z)

@@ -22,7 +22,8 @@ def test_fibonacci_roundtrip_and_wrong_result():
 def test_fibonacci_dishonest_trace_is_rejected():
     trace, result = FibonacciAir.trace(64)
     trace[1, 10] += 1
-    with pytest.raises(ProverError):
+    # the self-check (the composition's degree test) refuses and names the failing constraint rows
+    with pytest.raises(ProverError, match=r"does not satisfy the AIR: transition constraint \d+ fails on rows"):
         prove(FibonacciAir(64, result), trace, TEST_PARAMS)
     proof = prove(FibonacciAir(64, result), trace, TEST_PARAMS, self_check=False)
     with pytest.raises(VerificationError):

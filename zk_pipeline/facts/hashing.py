@@ -4,15 +4,16 @@
 ``verification_hash = poseidon_many([fact_hash, verifier_config_hash, security_bits])``,
 where ``poseidon_many`` is Starknet's Poseidon sponge over a list of felts
 (``poseidon_hash_span`` in Cairo) — not the two-input ``poseidon_hash(x, y)``,
-which gives a different value. Poseidon comes from starknet-py.
+which gives a different value. Poseidon is ``poseidon_py``'s, the implementation
+starknet-py's ``HashMethod.POSEIDON`` delegates to (imported directly: going
+through ``starknet_py.hash.hash_method`` loads the C Pedersen bindings and sympy,
+~0.6 s of start-up for every ``zkp`` command, the prover's child process included).
 """
 
 from __future__ import annotations
 
 from starknet_py.cairo.felt import encode_shortstring
-from starknet_py.hash.hash_method import HashMethod
-
-poseidon_hash_many = HashMethod.POSEIDON.hash_many
+from poseidon_py.poseidon_hash import poseidon_hash_many
 
 
 def fact_hash(program_hash: int, output_hash: int) -> int:

@@ -118,7 +118,6 @@ from pathlib import Path
 from typing import Any
 
 from starknet_py.cairo.felt import encode_shortstring
-from starknet_py.hash.utils import compute_hash_on_elements
 
 from zk_pipeline.facts.hashing import fact_hash, felt_hex, poseidon_hash_many, verification_hash
 
@@ -645,6 +644,10 @@ def public_input_hash(proof: StoneProof, stone_version: str) -> int:
     for name in ("program", "execution", *builtins):
         seg = proof.segments[name]
         data += [seg.begin_addr, seg.stop_ptr]
+    # imported here: starknet_py.hash.utils loads the C Pedersen bindings (and sympy), ~0.6 s that every
+    # `zkp` command, the built-in prover's child process included, would otherwise pay at start-up
+    from starknet_py.hash.utils import compute_hash_on_elements
+
     data += [cells[0].address, cells[0].value, 1, len(cells), compute_hash_on_elements(flat)]
     return poseidon_hash_many(data)
 

@@ -17,17 +17,19 @@ Why this field
   domains of any size we will ever need. ``3`` generates the multiplicative
   group (the same generator Cairo uses).
 
-The price is speed: elements are Python ``int`` s (no SIMD). Vectors of
-elements are NumPy ``object`` arrays so that the same constraint code runs on a
-single point (verifier) and on a whole evaluation domain (prover).
+The price is width: an element needs four 64-bit words, and Python ``int``
+arithmetic on it costs ~0.4 us a product. This module is the scalar field the
+verifier works in (plain ints); the prover's whole-domain arithmetic is in
+:mod:`fvec`, whose native backend (C, 4-limb Montgomery) does a product in tens
+of nanoseconds — as fast per element as NumPy over the 64-bit Goldilocks field
+(``benchmarks/bench_fields.py``), so the small-field route would buy no speed
+here, only narrower proofs at the cost of limbed constraints.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Iterable, Sequence
-
-import numpy as np
+from typing import Sequence
 
 P = 2**251 + 17 * 2**192 + 1
 #: Generator of the multiplicative group of the field.
@@ -77,15 +79,6 @@ def batch_inverse(values: Sequence[int]) -> list[int]:
         out[i] = prefix[i] * inv_acc % P
         inv_acc = inv_acc * values[i] % P
     return out
-
-
-def vec(values: Iterable[int]) -> np.ndarray:
-    """A vector of field elements (NumPy object array of Python ints)."""
-    return np.array([int(v) % P for v in values], dtype=object)
-
-
-def batch_inverse_vec(values: np.ndarray) -> np.ndarray:
-    return np.array(batch_inverse(list(values)), dtype=object)
 
 
 def to_bytes(x: int) -> bytes:

@@ -31,7 +31,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from zk_pipeline.stark.field import P, inv, powers, root_of_unity, to_bytes
+from zk_pipeline.stark.field import P, inv, root_of_unity, to_bytes
+from zk_pipeline.stark.fvec import FVec
 from zk_pipeline.stark.merkle import MerkleTree, verify as merkle_verify
 from zk_pipeline.stark.poly import coset_interpolate, evaluate
 from zk_pipeline.stark.params import ProofParams
@@ -84,19 +85,20 @@ def _inverse_dft(k: int) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(pow(zeta_inv, t * j, P) * k_inv % P for t in range(k)) for j in range(k))
 
 
-def fold(values: np.ndarray, x_inv: np.ndarray, beta: int, k: int) -> np.ndarray:
-    """Fold cosets: ``values`` has shape ``(k, M)`` (row ``t`` = points ``x_j * zeta^t``)."""
+def fold(values, x_inv, beta: int, k: int):
+    """Fold cosets: ``values`` has shape ``(k, M)`` (row ``t`` = points ``x_j * zeta^t``).
+
+    The same code folds the prover's whole layer (:class:`FVec`, reduced by its own
+    arithmetic) and the verifier's opened cosets (object arrays of ints, reduced here).
+    """
+    red = (lambda v: v) if isinstance(values, FVec) else (lambda v: v % P)
     # c_j = (1/k) sum_t zeta^{-tj} v_t  =  x^j f_j(x^k)
-    coeffs = []
-    for row in _inverse_dft(k):
-        acc = 0
-        for t in range(k):
-            acc = acc + values[t] * row[t]
-        coeffs.append(acc % P)
-    bx = beta * x_inv % P
+    coeffs = [red(values.combine(row) if isinstance(values, FVec) else sum(values[t] * row[t] for t in range(k)))
+              for row in _inverse_dft(k)]
+    bx = red(x_inv * beta)
     out = coeffs[k - 1]
     for j in range(k - 2, -1, -1):  # Horner in (beta / x)
-        out = (out * bx + coeffs[j]) % P
+        out = red(out * bx + coeffs[j])
     return out
 
 
@@ -110,31 +112,31 @@ class FriProver:
         self.degree_bound = degree_bound
         self.lde_size = lde_size
         self.shift = shift
-        self.layers: list[tuple[np.ndarray, MerkleTree]] = []  # (matrix (k, M), tree)
+        self.layers: list[tuple[np.ndarray, MerkleTree]] = []  # (matrix (k, M) of ints, tree)
 
-    def commit(self, evals: np.ndarray, transcript: Transcript, self_check: bool = True
+    def commit(self, evals: FVec, transcript: Transcript, self_check: bool = True
                ) -> tuple[list[bytes], list[int]]:
         k = self.params.fri_folding_factor
-        cur = np.asarray(evals, dtype=object)
+        cur = evals
         shift = self.shift
         roots = []
         for size, _d in layer_plan(self.degree_bound, self.lde_size, self.params):
             m = size // k
             mat = cur.reshape(k, m)
-            tree = MerkleTree([_leaf_bytes(mat[:, j]) for j in range(m)])
+            tree = MerkleTree(mat.leaf_bytes())  # leaf j = the coset values mat[:, j]
             self.layers.append((mat, tree))
             roots.append(tree.root)
             transcript.absorb("fri-layer", tree.root)
             beta = transcript.draw_element()
             omega_inv = inv(root_of_unity(size))
-            x_inv = np.array(powers(omega_inv, m, start=inv(shift)), dtype=object)
+            x_inv = FVec.powers(omega_inv, m, start=inv(shift), ops=cur.ops)
             cur = fold(mat, x_inv, beta, k)
             shift = pow(shift, k, P)
         d_last = remainder_size(self.degree_bound, self.params)
         coeffs = coset_interpolate(cur, shift)
-        if self_check and any(int(c) for c in coeffs[d_last:]):
+        if self_check and not coeffs[d_last:].is_zero():
             raise FriError("prover self-check: the last FRI layer is not of low degree")
-        remainder = [int(c) for c in coeffs[:d_last]]
+        remainder = coeffs[:d_last].tolist()
         transcript.absorb_elements("fri-remainder", remainder)
         return roots, remainder
 
@@ -143,7 +145,7 @@ class FriProver:
         for mat, tree in self.layers:
             m = mat.shape[1]
             leaves = sorted({p % m for p in positions})
-            out.append(FriLayerProof([[int(v) for v in mat[:, j]] for j in leaves], tree.open(leaves)))
+            out.append(FriLayerProof(mat[:, leaves].ints().T.tolist(), tree.open(leaves)))
         return out
 
 

@@ -31,14 +31,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from zk_pipeline.stark.air import AUX, MAIN, PUB, Air, Frame
-from zk_pipeline.stark.field import P, batch_inverse, inv, powers, root_of_unity
+from zk_pipeline.stark.field import P, batch_inverse, inv, root_of_unity
 from zk_pipeline.stark.fri import FriProof, FriProver
+from zk_pipeline.stark.fvec import FVec
 from zk_pipeline.stark.merkle import MerkleTree
 from zk_pipeline.stark.params import DEFAULT_PARAMS, ProofParams
 from zk_pipeline.stark.poly import (
-    COSET_SHIFT, barycentric_weights, coset_evaluate_short, coset_interpolate, interpolate, low_degree_extend,
+    COSET_SHIFT, barycentric_weights_vec, coset_evaluate_short, coset_interpolate, domain, interpolate,
+    low_degree_extend,
 )
-from zk_pipeline.stark.poly import evaluate as horner
 from zk_pipeline.stark.proof import Opening, Proof
 from zk_pipeline.stark.transcript import Transcript
 
@@ -72,20 +73,15 @@ def draw_ood_point(t: Transcript, n: int, lde_size: int) -> int:
             return z
 
 
-def row_leaves(matrix: np.ndarray) -> list[bytes]:
-    """Leaf ``j`` = the 32-byte big-endian encodings of column values at point ``j``, concatenated."""
-    cols = [list(map(int.to_bytes, col, repeat(32), repeat("big"))) for col in matrix]
-    return [b"".join(parts) for parts in zip(*cols)]
-
-
-def _commit(matrix: np.ndarray) -> MerkleTree:
-    return MerkleTree(row_leaves(matrix))
+def _commit(matrix: FVec) -> MerkleTree:
+    """Leaf ``j`` = the 32-byte big-endian encodings of the column values at point ``j``, concatenated."""
+    return MerkleTree(matrix.leaf_bytes())
 
 
 class _LdeFrame(Frame):
     """Cells as whole vectors over the LDE coset: ``T(x * w^off)`` is a rotation by ``off * blowup``."""
 
-    def __init__(self, lde: dict[str, np.ndarray], blowup: int):
+    def __init__(self, lde: dict[str, FVec], blowup: int):
         self.lde = lde
         self.blowup = blowup
         self._cache: dict = {}
@@ -94,25 +90,23 @@ class _LdeFrame(Frame):
         key = (segment, col, offset)
         v = self._cache.get(key)
         if v is None:
-            v = np.roll(self.lde[segment][col], -offset * self.blowup)
+            v = self.lde[segment][col].roll(-offset * self.blowup)
             self._cache[key] = v
         return v
 
 
-def _combine(coeffs, exprs, size: int) -> np.ndarray:
+def _combine(coeffs, exprs, size: int) -> FVec:
     """``sum_i coeffs[i] * exprs[i]`` over the domain (constant expressions folded in once)."""
-    acc = np.zeros(size, dtype=object)
     const = 0
     vecs, vcoeffs = [], []
     for a, e in zip(coeffs, exprs):
-        if isinstance(e, np.ndarray):
-            vecs.append(e % P)
+        if isinstance(e, FVec):
+            vecs.append(e)
             vcoeffs.append(a)
         else:
             const += a * int(e)
-    if vecs:
-        acc = np.dot(np.array(vcoeffs, dtype=object), np.array(vecs, dtype=object))
-    return (acc + const) % P
+    acc = FVec.stack(vecs).combine(vcoeffs) if vecs else FVec.zeros(size)
+    return acc + const
 
 
 @dataclass
@@ -142,9 +136,9 @@ def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS
     n = air.trace_length
     if n & (n - 1) or n < 4:
         raise ProverError("trace length must be a power of two >= 4")
-    main = np.asarray(main_trace, dtype=object) % P
-    if main.shape != (air.main_width, n):
-        raise ProverError(f"main trace has shape {main.shape}, AIR expects {(air.main_width, n)}")
+    main_ints = np.asarray(main_trace, dtype=object) % P
+    if main_ints.shape != (air.main_width, n):
+        raise ProverError(f"main trace has shape {main_ints.shape}, AIR expects {(air.main_width, n)}")
     shape = air.shape()
     blowup = params.blowup
     N = n * blowup
@@ -156,6 +150,7 @@ def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS
     t = start_transcript(air, params)
 
     # 2. main trace
+    main = FVec.of(main_ints)
     main_lde = low_degree_extend(main, blowup)
     main_tree = _commit(main_lde)
     t.absorb("main-root", main_tree.root)
@@ -163,20 +158,18 @@ def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS
 
     # 3. aux trace
     challenges = t.draw_elements(air.num_aux_challenges)
-    aux = air.build_aux_trace(main, challenges) % P if air.aux_width else np.zeros((0, n), dtype=object)
-    if aux.shape != (air.aux_width, n):
-        raise ProverError(f"aux trace has shape {aux.shape}, AIR expects {(air.aux_width, n)}")
-    if self_check:
-        failures = air.check_trace(main, aux, challenges)
-        if failures:
-            raise ProverError("the trace does not satisfy the AIR: " + "; ".join(failures[:5]))
+    aux_ints = (air.build_aux_trace(main_ints, challenges) % P if air.aux_width
+                else np.zeros((0, n), dtype=object))
+    if aux_ints.shape != (air.aux_width, n):
+        raise ProverError(f"aux trace has shape {aux_ints.shape}, AIR expects {(air.aux_width, n)}")
+    aux = FVec.of(aux_ints)
     aux_tree = None
     if air.aux_width:
         aux_lde = low_degree_extend(aux, blowup)
         aux_tree = _commit(aux_lde)
         t.absorb("aux-root", aux_tree.root)
     else:
-        aux_lde = np.zeros((0, N), dtype=object)
+        aux_lde = FVec.zeros((0, N))
     lap("aux_commit")
 
     # 4. composition polynomial, evaluated on the smallest coset that determines it:
@@ -189,31 +182,33 @@ def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS
     stride = blowup // ce
     E = ce * n
     pub = air.public_columns()
-    pub_ev = coset_evaluate_short(interpolate(pub), ce) if len(pub) else np.zeros((0, E), dtype=object)
+    pub_ev = coset_evaluate_short(interpolate(FVec.of(pub)), ce) if len(pub) else FVec.zeros((0, E))
     frame = _LdeFrame({MAIN: main_lde[:, ::stride], AUX: aux_lde[:, ::stride], PUB: pub_ev}, ce)
     num_row = sum(c for _, c in shape.row_groups)
     alphas = t.draw_elements(shape.num_transition + num_row)
-    xs = np.array(powers(root_of_unity(E), E, start=COSET_SHIFT), dtype=object)
+    xs = domain(E, COSET_SHIFT)
     # 1 / (x^n - 1) repeats with period `ce` on this coset.
     zh = [(pow(COSET_SHIFT, n, P) * pow(root_of_unity(E), j * n, P) - 1) % P for j in range(ce)]
-    zh_inv = np.tile(np.array(batch_inverse(zh), dtype=object), n)
+    zh_inv = FVec.of(batch_inverse(zh)).tile(n)
     trans = air.transition_constraints(frame, challenges)
     k = shape.num_transition
-    comp = _combine(alphas[:k], trans, E) * zh_inv % P
+    comp = _combine(alphas[:k], trans, E) * zh_inv
     w_n = root_of_unity(n)
-    by_row: dict[int, np.ndarray] = {}
+    by_row: dict[int, FVec] = {}
     for row, fn in air.row_constraints():
         exprs = fn(frame, challenges)
         racc = _combine(alphas[k : k + len(exprs)], exprs, E)
         k += len(exprs)
-        by_row[row] = (by_row[row] + racc) % P if row in by_row else racc
+        by_row[row] = by_row[row] + racc if row in by_row else racc
     for row, racc in by_row.items():
-        den_inv = np.array(batch_inverse(list((xs - pow(w_n, row, P)) % P)), dtype=object)
-        comp = (comp + racc * den_inv) % P
+        comp = comp + racc * (xs - pow(w_n, row, P)).inverse()
     lap("composition_eval")
     comp_coeffs = coset_interpolate(comp)
-    if self_check and any(int(c) for c in comp_coeffs[chunks * n:]):
-        raise ProverError("composition polynomial is not of low degree (constraints not satisfied?)")
+    if self_check and not comp_coeffs[chunks * n:].is_zero():
+        # H is a polynomial of degree < chunks * n iff every constraint holds on the trace
+        # (up to a negligible chance over the alphas); name the failing ones.
+        failures = air.check_trace(main_ints, aux_ints, challenges) or ["composition not of low degree"]
+        raise ProverError("the trace does not satisfy the AIR: " + "; ".join(failures[:5]))
     chunk_coeffs = comp_coeffs[: chunks * n].reshape(chunks, n)
     chunk_lde = coset_evaluate_short(chunk_coeffs, blowup)
     comp_tree = _commit(chunk_lde)
@@ -224,15 +219,16 @@ def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS
     z = draw_ood_point(t, n, N)
     trace_cells = [c for c in shape.frame_cells if c[0] != PUB]
     ood = ood_values(trace_cells, {MAIN: main, AUX: aux}, n, z)
-    chunk_at_z = [horner(c, z) for c in chunk_coeffs]
+    z_pows = FVec.powers(z, n)
+    chunk_at_z = [c.dot(z_pows) for c in chunk_coeffs]
     t.absorb_elements("ood", ood + chunk_at_z)
     lap("ood")
 
     # 6. DEEP composition
     gammas = t.draw_elements(len(trace_cells) + chunks)
     lde_of = {MAIN: main_lde, AUX: aux_lde}
-    xs = np.array(powers(root_of_unity(N), N, start=COSET_SHIFT), dtype=object)
-    deep = np.zeros(N, dtype=object)
+    xs = domain(N, COSET_SHIFT)
+    deep = FVec.zeros(N)
     by_offset: dict[int, list[int]] = {}
     for i, (_seg, _col, off) in enumerate(trace_cells):
         by_offset.setdefault(off, []).append(i)
@@ -242,14 +238,12 @@ def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS
     values = ood + chunk_at_z
     # 1/(x - z w_n^o) = w_n^-o / (x w_n^-o - z), and x w_n^-o is x moved back o*blowup places on the
     # coset: one batch inversion serves every offset.
-    inv_z = np.array(batch_inverse(list((xs - z) % P)), dtype=object)
+    inv_z = (xs - z).inverse()
     for off, idxs, rows in groups:
-        # sum_i g_i (T_i(x) - v_i) / (x - z w^off): one dot product over the group, one division
-        g = np.array([gammas[i] for i in idxs], dtype=object)
-        num = (np.dot(g, np.array(rows, dtype=object)) - sum(gammas[i] * values[i] for i in idxs)) % P
-        den_inv = np.roll(inv_z, off * blowup) * inv(pow(w_n, off, P)) % P if off else inv_z
-        deep += num * den_inv
-    deep %= P
+        # sum_i g_i (T_i(x) - v_i) / (x - z w^off): one linear combination over the group, one division
+        num = FVec.stack(rows).combine([gammas[i] for i in idxs]) - sum(gammas[i] * values[i] for i in idxs)
+        den_inv = inv_z.roll(off * blowup) * inv(pow(w_n, off, P)) if off else inv_z
+        deep = deep + num * den_inv
     lap("deep")
 
     # 7. FRI, proof of work, queries
@@ -262,8 +256,8 @@ def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS
     positions = t.draw_distinct_indices(params.num_queries, N)
     leaves = sorted(set(positions))
 
-    def opening(matrix: np.ndarray, tree: MerkleTree) -> Opening:
-        return Opening([[int(v) for v in matrix[:, j]] for j in leaves], tree.open(leaves))
+    def opening(matrix: FVec, tree: MerkleTree) -> Opening:
+        return Opening(matrix[:, leaves].ints().T.tolist(), tree.open(leaves))
 
     proof = Proof(
         air_id=air.air_id, params=params, trace_length=n, main_width=air.main_width, aux_width=air.aux_width,
@@ -279,13 +273,13 @@ def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS
     return proof
 
 
-def ood_values(cells, traces: dict[str, np.ndarray], n: int, z: int) -> list[int]:
+def ood_values(cells, traces: dict[str, FVec], n: int, z: int) -> list[int]:
     """Trace polynomial values at ``z * w^offset`` for every cell, by barycentric weights."""
     w_n = root_of_unity(n)
     out = []
-    weights: dict[int, np.ndarray] = {}
+    weights: dict[int, FVec] = {}
     for seg, col, off in cells:
         if off not in weights:
-            weights[off] = np.array(barycentric_weights(n, z * pow(w_n, off, P) % P), dtype=object)
-        out.append(int(np.dot(traces[seg][col], weights[off]) % P))
+            weights[off] = barycentric_weights_vec(n, z * pow(w_n, off, P) % P)
+        out.append(traces[seg][col].dot(weights[off]))
     return out
