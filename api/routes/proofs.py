@@ -45,6 +45,7 @@ from api.schemas import (
 from zk_pipeline.db import proofs as proof_records
 from zk_pipeline.db.models import ProofJob, ProofStatus
 from zk_pipeline.db.session import session_factory
+from zk_pipeline.jsonio import JsonInputError, parse_json
 from zk_pipeline import redaction
 from zk_pipeline.orchestration import BackgroundWorkers
 from zk_pipeline.risk.statement import Statement, StatementError
@@ -438,10 +439,9 @@ def _statement_from_body(payload: dict[str, Any]) -> Statement:
 def _submit(request: Request, session, raw: bytes) -> tuple[int, ProofJobAccepted]:
     url = resolve_database_url(request)
     try:
-        payload = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, 5000-digit integers, deep nesting
-        raise HTTPException(422, detail=f"the body is not valid JSON ({type(exc).__name__}: "
-                                        f"{str(exc)[:200]})") from None
+        payload = parse_json(raw)
+    except JsonInputError as exc:
+        raise HTTPException(422, detail=f"the body is {exc}") from None
     if not isinstance(payload, dict):
         raise HTTPException(422, detail="the body must be a JSON object: a statement or {\"partition_key\": ...}")
     if "partition_key" in payload:

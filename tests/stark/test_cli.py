@@ -34,6 +34,7 @@ def test_prove_and_verify_json(statement_file, tmp_path, capsys):
                 "--queries", "12", "--grinding-bits", "4"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert {"proof_bytes", "prove_ms", "trace_rows", "trace_columns", "security_bits"} <= set(info)
+    assert info["field_backend"] == "native"  # the extension is built by the install
     assert info["proof_bytes"] == proof.stat().st_size and info["security_bits"] == 2 * 12 + 4
     # below the default 96 bits: refused with a reason
     assert zkp(["verify", "--input", str(statement_file), "--proof", str(proof), "--json"]) == 1

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from zk_pipeline.jsonio import JsonInputError, parse_json
+
 
 def emit(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
@@ -33,8 +35,6 @@ def load_json_file(path: Path) -> Any:
     """JSON from a file; every unusable input is a ``ValueError`` naming the file and the problem."""
     text = read_text_file(path)
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"cannot read {path}: not valid JSON: {exc}") from None
-    except (ValueError, RecursionError) as exc:  # 5000-digit integers, pathological nesting
-        raise ValueError(f"cannot read {path}: unusable JSON ({type(exc).__name__}: {str(exc)[:120]})") from None
+        return parse_json(text)
+    except JsonInputError as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None

@@ -14,7 +14,8 @@ is checked against (``prove --statement-out FILE`` writes the statement with the
 Exit codes: 0 success / valid proof; 1 proving failed / proof invalid;
 2 unusable input (unreadable file, malformed statement, bad options).
 With ``--json`` one JSON object is printed on stdout:
-``prove`` -> ``proof_bytes, prove_ms, trace_rows, trace_columns, security_bits, proof_hash, air_id``;
+``prove`` -> ``proof_bytes, prove_ms, trace_rows, trace_columns, security_bits, proof_hash, air_id``,
+``statement_hash``, ``field_backend`` (``native`` or ``python``: which arithmetic the prover ran on);
 ``verify`` -> ``valid, reason, security_bits, proof_bytes, verify_ms``.
 """
 
@@ -94,10 +95,12 @@ def run_prove(args: argparse.Namespace) -> int:
             args.statement_out.write_text(json.dumps(full.to_dict(), indent=1) + "\n")
     except OSError as exc:
         return _err(f"cannot write output: {exc.strerror or exc}", 2)
+    from zk_pipeline.stark.fvec import BACKEND as FIELD_BACKEND  # loaded by the prover already
+
     info = {
         "proof_bytes": len(art.proof_bytes), "prove_ms": art.prove_ms, "trace_rows": art.trace_rows,
         "trace_columns": art.trace_columns, "security_bits": art.security_bits, "proof_hash": art.proof_hash,
-        "air_id": art.air_id, "statement_hash": art.statement_hash,
+        "air_id": art.air_id, "statement_hash": art.statement_hash, "field_backend": FIELD_BACKEND,
     }
     if args.json:
         sys.stdout.write(json.dumps(info) + "\n")

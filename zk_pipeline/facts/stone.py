@@ -111,7 +111,6 @@ register if the proof verifies.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +119,7 @@ from typing import Any
 from starknet_py.cairo.felt import encode_shortstring
 
 from zk_pipeline.facts.hashing import fact_hash, felt_hex, poseidon_hash_many, verification_hash
+from zk_pipeline.jsonio import JsonInputError, parse_json
 
 FIELD_PRIME = 2**251 + 17 * 2**192 + 1
 
@@ -400,11 +400,9 @@ def load_stone_proof(path: str | Path) -> StoneProof:
     except UnicodeDecodeError as exc:
         raise StoneProofError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise StoneProofError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    except (ValueError, RecursionError) as exc:  # 5000-digit integers, pathological nesting
-        raise StoneProofError(f"{path}: unusable JSON ({type(exc).__name__}: {str(exc)[:120]})") from None
+        doc = parse_json(text)
+    except JsonInputError as exc:
+        raise StoneProofError(f"{path}: {exc}") from None
     try:
         return parse_stone_proof(doc)
     except StoneProofError as exc:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from zk_pipeline.jsonio import JsonInputError, parse_json
 from zk_pipeline.risk.model import ALLOCATION_ORDER, ModelResult, ProtocolSeries, evaluate
 from zk_pipeline.risk.params import ModelParams, felt_hex, model_hash
 from zk_pipeline.risk.registry import get_version
@@ -157,11 +158,9 @@ class Statement:
     @classmethod
     def from_json(cls, text: str | bytes) -> "Statement":
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise StatementError(f"not valid JSON: {exc}") from None
-        except (ValueError, RecursionError) as exc:  # 5000-digit integers, 10000-deep nesting, bad UTF-8
-            raise StatementError(f"not valid JSON ({type(exc).__name__}: {_short(exc)})") from None
+            data = parse_json(text)
+        except JsonInputError as exc:
+            raise StatementError(str(exc)) from None
         return cls.from_dict(data)
 
 
