@@ -234,6 +234,23 @@ static PyObject *py_powers(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* One radix-2 stage (butterfly span m) over the elements [lo, hi) of a size-n vector. */
+static inline void butterflies(u64 *v, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t m, Py_ssize_t n, const u64 *tw) {
+    Py_ssize_t h = m >> 1, step = n / m;
+    for (Py_ssize_t k = lo; k < hi; k += m) {
+        for (Py_ssize_t j = 0; j < h; j++) {
+            u64 *x = v + 4 * (k + j), *y = v + 4 * (k + j + h), t[4];
+            if (j == 0) memcpy(t, y, 32);
+            else fe_mul(t, y, tw + 4 * (j * step));
+            fe_sub(y, x, t);
+            fe_add(x, x, t);
+        }
+    }
+}
+
+/* Elements per cache block of the NTT's first stages (1024 x 32 bytes = 32 KiB). */
+#define NTT_BLOCK 1024
+
 /*
  * ntt(data, rows, twiddles): in place, each of ``rows`` consecutive vectors of n = len/rows
  * elements goes from natural order to its transform: iterative Cooley-Tukey on
@@ -266,18 +283,13 @@ static PyObject *py_ntt(PyObject *self, PyObject *args) {
                     memcpy(v + 4 * j, t, 32);
                 }
             }
-            for (Py_ssize_t m = 2; m <= n; m <<= 1) {
-                Py_ssize_t h = m >> 1, step = n / m;
-                for (Py_ssize_t k = 0; k < n; k += m) {
-                    for (Py_ssize_t j = 0; j < h; j++) {
-                        u64 *x = v + 4 * (k + j), *y = v + 4 * (k + j + h), t[4];
-                        if (j == 0) memcpy(t, y, 32);
-                        else fe_mul(t, y, w.p + 4 * (j * step));
-                        fe_sub(y, x, t);
-                        fe_add(x, x, t);
-                    }
-                }
+            /* Stages up to NTT_BLOCK only mix elements within aligned blocks of that size: run
+             * them block by block, so each block stays in L1 while its stages complete. */
+            Py_ssize_t blk = n < NTT_BLOCK ? n : NTT_BLOCK;
+            for (Py_ssize_t base = 0; base < n; base += blk) {
+                for (Py_ssize_t m = 2; m <= blk; m <<= 1) butterflies(v, base, base + blk, m, n, w.p);
             }
+            for (Py_ssize_t m = 2 * blk; m <= n; m <<= 1) butterflies(v, 0, n, m, n, w.p);
         }
         Py_END_ALLOW_THREADS
     }

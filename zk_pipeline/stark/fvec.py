@@ -137,8 +137,15 @@ class _NativeOps:
     @classmethod
     def from_ints(cls, a) -> np.ndarray:
         arr = np.asarray(a, dtype=object)
-        flat = _limbs(int(x) % P for x in arr.ravel()) if arr.size else np.zeros((0, 4), dtype=np.uint64)
-        return cls.mul(flat.reshape(arr.shape + (4,)), _mont_limbs(R * R % P, raw=True))
+        rows = arr.reshape(-1, arr.shape[-1]) if arr.ndim else arr.reshape(1, 1)
+        limbs = np.zeros(rows.shape + (4,), dtype=np.uint64)
+        for i, row in enumerate(rows):
+            try:  # most trace columns hold values in [0, 2^64): one limb, converted by NumPy
+                limbs[i, :, 0] = row.astype(np.uint64)
+            except (OverflowError, TypeError):
+                if row.size:
+                    limbs[i] = _limbs(int(x) % P for x in row)
+        return cls.mul(limbs.reshape(arr.shape + (4,)), _mont_limbs(R * R % P, raw=True))
 
     @classmethod
     def to_ints(cls, d: np.ndarray) -> np.ndarray:
@@ -396,6 +403,23 @@ class FVec:
             raise ValueError("one coefficient per row")
         c = FVec.of(list(coeffs), self.ops)
         return FVec(self.ops.lincomb(c.d, self.d), self.ops)
+
+    @classmethod
+    def linear_combination(cls, vectors: Sequence["FVec"], coeffs: Sequence[int], batch: int = 16) -> "FVec":
+        """``sum_i coeffs[i] * vectors[i]``, stacking at most ``batch`` vectors at a time (bounded memory)."""
+        if not vectors or len(vectors) != len(coeffs):
+            raise ValueError("one coefficient per vector, at least one vector")
+        acc = None
+        for i in range(0, len(vectors), batch):
+            part = cls.stack(vectors[i : i + batch]).combine(coeffs[i : i + batch])
+            acc = part if acc is None else acc + part
+        return acc
+
+    @classmethod
+    def concat(cls, parts: Sequence["FVec"]) -> "FVec":
+        """Join vectors along the element axis."""
+        ops = parts[0].ops
+        return cls(np.concatenate([v.d for v in parts], axis=ops.elem_axis), ops)
 
     def dot(self, other: "FVec") -> int:
         """``sum_i self[i] * other[i]`` of two vectors, as an int."""

@@ -78,19 +78,36 @@ def _commit(matrix: FVec) -> MerkleTree:
     return MerkleTree(matrix.leaf_bytes())
 
 
-class _LdeFrame(Frame):
-    """Cells as whole vectors over the LDE coset: ``T(x * w^off)`` is a rotation by ``off * blowup``."""
+#: Points of the constraint evaluation domain evaluated at once: bounds the memory of the
+#: constraint temporaries (hundreds of vectors) at large traces; one block up to 2^14 points.
+COMPOSITION_BLOCK = 1 << 14
 
-    def __init__(self, lde: dict[str, FVec], blowup: int):
+
+class _LdeFrame(Frame):
+    """Cells as vectors over the block ``[start, start + size)`` of the evaluation coset.
+
+    ``T(x * w^off)`` at point ``j`` is ``T`` at point ``j + off * blowup`` (cyclically): a
+    view of the column when the block does not wrap around, a gathered copy when it does.
+    """
+
+    def __init__(self, lde: dict[str, FVec], blowup: int, start: int, size: int):
         self.lde = lde
         self.blowup = blowup
+        self.start = start
+        self.size = size
         self._cache: dict = {}
 
     def cell(self, segment: str, col: int, offset: int):
         key = (segment, col, offset)
         v = self._cache.get(key)
         if v is None:
-            v = self.lde[segment][col].roll(-offset * self.blowup)
+            row = self.lde[segment][col]
+            total = row.shape[-1]
+            a = (self.start + offset * self.blowup) % total
+            if a + self.size <= total:
+                v = row[a : a + self.size]
+            else:
+                v = row[(np.arange(self.size) + a) % total]
             self._cache[key] = v
         return v
 
@@ -105,8 +122,35 @@ def _combine(coeffs, exprs, size: int) -> FVec:
             vcoeffs.append(a)
         else:
             const += a * int(e)
-    acc = FVec.stack(vecs).combine(vcoeffs) if vecs else FVec.zeros(size)
+    acc = FVec.linear_combination(vecs, vcoeffs) if vecs else FVec.zeros(size)
     return acc + const
+
+
+def _composition(air: Air, lde: dict[str, FVec], ce: int, n: int, alphas, challenges) -> FVec:
+    """``H = sum_i a_i C_i / Z_i`` on the coset ``s * <w_E>`` (``E = ce * n``), block by block."""
+    E = ce * n
+    shape = air.shape()
+    w_n = root_of_unity(n)
+    # 1 / (x^n - 1) repeats with period `ce` on this coset.
+    zh = [(pow(COSET_SHIFT, n, P) * pow(root_of_unity(E), j * n, P) - 1) % P for j in range(ce)]
+    block = min(E, max(COMPOSITION_BLOCK, ce))
+    zh_inv = FVec.of(batch_inverse(zh)).tile(block // ce)
+    blocks = []
+    for start in range(0, E, block):
+        frame = _LdeFrame(lde, ce, start, block)
+        xs = FVec.powers(root_of_unity(E), block, start=COSET_SHIFT * pow(root_of_unity(E), start, P))
+        k = shape.num_transition
+        comp = _combine(alphas[:k], air.transition_constraints(frame, challenges), block) * zh_inv
+        by_row: dict[int, FVec] = {}
+        for row, fn in air.row_constraints():
+            exprs = fn(frame, challenges)
+            racc = _combine(alphas[k : k + len(exprs)], exprs, block)
+            k += len(exprs)
+            by_row[row] = by_row[row] + racc if row in by_row else racc
+        for row, racc in by_row.items():
+            comp = comp + racc * (xs - pow(w_n, row, P)).inverse()
+        blocks.append(comp)
+    return FVec.concat(blocks) if len(blocks) > 1 else blocks[0]
 
 
 @dataclass
@@ -183,25 +227,10 @@ def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS
     E = ce * n
     pub = air.public_columns()
     pub_ev = coset_evaluate_short(interpolate(FVec.of(pub)), ce) if len(pub) else FVec.zeros((0, E))
-    frame = _LdeFrame({MAIN: main_lde[:, ::stride], AUX: aux_lde[:, ::stride], PUB: pub_ev}, ce)
     num_row = sum(c for _, c in shape.row_groups)
     alphas = t.draw_elements(shape.num_transition + num_row)
-    xs = domain(E, COSET_SHIFT)
-    # 1 / (x^n - 1) repeats with period `ce` on this coset.
-    zh = [(pow(COSET_SHIFT, n, P) * pow(root_of_unity(E), j * n, P) - 1) % P for j in range(ce)]
-    zh_inv = FVec.of(batch_inverse(zh)).tile(n)
-    trans = air.transition_constraints(frame, challenges)
-    k = shape.num_transition
-    comp = _combine(alphas[:k], trans, E) * zh_inv
-    w_n = root_of_unity(n)
-    by_row: dict[int, FVec] = {}
-    for row, fn in air.row_constraints():
-        exprs = fn(frame, challenges)
-        racc = _combine(alphas[k : k + len(exprs)], exprs, E)
-        k += len(exprs)
-        by_row[row] = by_row[row] + racc if row in by_row else racc
-    for row, racc in by_row.items():
-        comp = comp + racc * (xs - pow(w_n, row, P)).inverse()
+    lde = {MAIN: main_lde[:, ::stride], AUX: aux_lde[:, ::stride], PUB: pub_ev}
+    comp = _composition(air, lde, ce, n, alphas, challenges)
     lap("composition_eval")
     comp_coeffs = coset_interpolate(comp)
     if self_check and not comp_coeffs[chunks * n:].is_zero():
@@ -226,6 +255,7 @@ def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS
 
     # 6. DEEP composition
     gammas = t.draw_elements(len(trace_cells) + chunks)
+    w_n = root_of_unity(n)
     lde_of = {MAIN: main_lde, AUX: aux_lde}
     xs = domain(N, COSET_SHIFT)
     deep = FVec.zeros(N)
@@ -241,7 +271,7 @@ def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS
     inv_z = (xs - z).inverse()
     for off, idxs, rows in groups:
         # sum_i g_i (T_i(x) - v_i) / (x - z w^off): one linear combination over the group, one division
-        num = FVec.stack(rows).combine([gammas[i] for i in idxs]) - sum(gammas[i] * values[i] for i in idxs)
+        num = FVec.linear_combination(rows, [gammas[i] for i in idxs]) - sum(gammas[i] * values[i] for i in idxs)
         den_inv = inv_z.roll(off * blowup) * inv(pow(w_n, off, P)) if off else inv_z
         deep = deep + num * den_inv
     lap("deep")
