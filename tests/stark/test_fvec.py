@@ -5,6 +5,7 @@ import random
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -37,6 +38,9 @@ def test_elementwise_ops_match_integers(pairs):
 def test_construction_reduces_any_integer(field_ops):
     raw = [-1, -P, P, P + 5, 2**256 - 1, 2**300 + 7, -(2**255)]
     assert FVec.of(raw, field_ops).tolist() == [x % P for x in raw]
+    for empty in ([], [[]] * 3, np.zeros((0, 8), dtype=object)):
+        assert FVec.of(empty, field_ops).shape == np.shape(empty)
+    assert FVec.of(7, field_ops).tolist() == 7
     mixed = [[0, 1, 2**64 - 1], [2**64, -3, 7], [5, 6, 2**63]]  # one-limb rows take NumPy's fast path
     assert FVec.of(mixed, field_ops).tolist() == [[x % P for x in r] for r in mixed]
 

@@ -50,7 +50,7 @@ class _PythonOps:
 
     @staticmethod
     def from_ints(a: np.ndarray) -> np.ndarray:
-        return np.asarray(a, dtype=object) % P
+        return np.asarray(np.asarray(a, dtype=object) % P, dtype=object)  # a 0-d array stays an array
 
     @staticmethod
     def to_ints(d: np.ndarray) -> np.ndarray:
@@ -137,14 +137,15 @@ class _NativeOps:
     @classmethod
     def from_ints(cls, a) -> np.ndarray:
         arr = np.asarray(a, dtype=object)
+        if arr.size == 0:
+            return np.zeros(arr.shape + (4,), dtype=np.uint64)
         rows = arr.reshape(-1, arr.shape[-1]) if arr.ndim else arr.reshape(1, 1)
         limbs = np.zeros(rows.shape + (4,), dtype=np.uint64)
         for i, row in enumerate(rows):
             try:  # most trace columns hold values in [0, 2^64): one limb, converted by NumPy
                 limbs[i, :, 0] = row.astype(np.uint64)
             except (OverflowError, TypeError):
-                if row.size:
-                    limbs[i] = _limbs(int(x) % P for x in row)
+                limbs[i] = _limbs(int(x) % P for x in row)
         return cls.mul(limbs.reshape(arr.shape + (4,)), _mont_limbs(R * R % P, raw=True))
 
     @classmethod
