@@ -2,8 +2,8 @@
 
 Usage::
 
-    python -m benchmarks.bench_stark                    # standard statement + scaling 2^10..2^13
-    python -m benchmarks.bench_stark --max-log-rows 16  # up to 2^16 rows (minutes, GBs)
+    python -m benchmarks.bench_stark                    # standard statement + scaling 2^10..2^16
+    python -m benchmarks.bench_stark --max-log-rows 13  # stop at 2^13 rows (the default, 16, takes ~90 s and 2 GB)
     python -m benchmarks.bench_stark --json out.json    # also write the raw numbers
 
 Every case runs in a fresh child process (single process, no parallelism), so
@@ -137,7 +137,7 @@ def _table(rows: list[dict], cols: list[tuple[str, str]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--max-log-rows", type=int, default=13, help="largest scaling case, log2 rows (10..16)")
+    ap.add_argument("--max-log-rows", type=int, default=16, help="largest scaling case, log2 rows (10..16)")
     ap.add_argument("--min-log-rows", type=int, default=10)
     ap.add_argument("--skip-scaling", action="store_true")
     ap.add_argument("--json", type=Path, help="write all measurements to this file")
