@@ -102,7 +102,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def create_app(database_url: str | None = None) -> FastAPI:
+def create_app(database_url: str | None = None, integrity=None) -> FastAPI:
+    """``integrity``: an ``IntegrityRegistry`` for on-chain fact look-ups; None reads ``ZKP_INTEGRITY_*``."""
     app = FastAPI(
         lifespan=_lifespan,
         title="zk-pipeline API",
@@ -112,6 +113,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         openapi_tags=TAGS,
     )
     app.state.database_url = database_url
+    app.state.integrity = integrity
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DatabaseNotConfigured, _database_error)
     app.add_exception_handler(SQLAlchemyError, _database_error)

@@ -151,7 +151,9 @@ class VerificationStatus(BaseModel):
 class FactLookup(BaseModel):
     fact_hash: str = Field(description="The fact hash as records store it: 0x + lowercase hex, no leading zeros.")
     records: list[VerifierRecord]
-    onchain: dict[str, Any] | None = Field(description="Integrity fact-registry lookup; null: not implemented yet.")
+    onchain: dict[str, Any] | None = Field(
+        description="Integrity's FactRegistry look-up (`registry`, `network`, `block_number`, `verifications` with "
+                    "`security_bits`, config and `consistent`), or `{error}`; null when no Starknet node is configured.")
     note: str
 
 

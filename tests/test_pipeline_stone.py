@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from dagster import AssetKey, materialize
 from sqlalchemy import select
 
@@ -77,3 +79,92 @@ def test_a_rejecting_stone_verifier_falls_back_to_the_builtin_prover(db_url, dag
     assert job.source == "builtin"
     assert [(a.backend, a.outcome) for a in attempts] == [("stone", "rejected"), ("builtin", "succeeded")]
     assert "invalid FRI last layer" in attempts[0].error
+
+
+# -- the on-chain check: Integrity's FactRegistry behind a JSON-RPC test double ---------------------------------
+
+
+def _registry_answering(node, facts_with_bits):
+    """The double's FactRegistry: ``facts_with_bits(fact) -> [security bits, ...]`` of Integrity-hashed records."""
+    from tests.sources.doubles import integrity_verification
+    from zk_pipeline.facts.integrity import FACT_REGISTRY
+
+    node.add_integrity_registry(FACT_REGISTRY["sepolia"],
+                                lambda fact: [integrity_verification(fact, b) for b in facts_with_bits(fact)])
+
+
+def _run_with_registry(db_url, instance, url):
+    from zk_pipeline.resources import IntegrityResource
+
+    prover = ProverResource(backends=["stone"], backoff_s=0.01, max_attempts=1)
+    resources = pipeline_resources(db_url, prover=prover,
+                                   integrity=IntegrityResource(rpc_url=url, network="sepolia", timeout_s=3))
+    return materialize(all_assets, partition_key=PARTITION, resources=resources, instance=instance,
+                       raise_on_error=False)
+
+
+def _fact_metadata(instance):
+    return instance.get_latest_materialization_event(AssetKey("verified_fact")).asset_materialization.metadata
+
+
+def test_a_stone_fact_found_on_chain_is_recorded(db_url, dagster_instance, monkeypatch, tmp_path):
+    from tests.sources.doubles import StarknetJsonRpcDouble
+
+    _stone_env(monkeypatch, tmp_path)
+    with StarknetJsonRpcDouble(block_number=4242) as node:
+        asked = []
+        _registry_answering(node, lambda fact: asked.append(fact) or [96])
+        result = _run_with_registry(db_url, dagster_instance, node.url)
+    assert result.success
+    with session_scope(db_url) as s:
+        (decision,) = s.scalars(select(AllocationDecision)).all()
+        job = s.get(ProofJob, decision.proof_job_id)
+        facts = {f.verifier: f for f in proof_records.facts_by_hash(s, job.fact_hash)}
+    assert asked == [int(job.fact_hash, 16)]  # the registry was asked for exactly the recomputed fact
+    assert set(facts) == {"local", "onchain"} and facts["onchain"].security_bits == 96
+    assert job.l2_fact_hash == job.fact_hash and job.l2_verified_at is not None
+    md = _fact_metadata(dagster_instance)
+    assert "registered" in md["integrity_onchain"].value and "block 4242" in md["integrity_onchain"].value
+    assert md["verifiers"].value == "local, onchain"
+
+
+def test_a_stone_fact_missing_on_chain_or_an_unreachable_node_still_decides(db_url, dagster_instance, monkeypatch,
+                                                                             tmp_path):
+    """The proof was verified here; the registry not holding it (or not answering) is reported, not fatal."""
+    from tests.sources.doubles import StarknetJsonRpcDouble, closed_port_url
+
+    _stone_env(monkeypatch, tmp_path)
+    with StarknetJsonRpcDouble() as node:
+        _registry_answering(node, lambda fact: [])
+        assert _run_with_registry(db_url, dagster_instance, node.url).success
+    assert _fact_metadata(dagster_instance)["integrity_onchain"].value.startswith("not registered")
+    assert _run_with_registry(db_url, dagster_instance, closed_port_url("/rpc/SECRETKEY123456789")).success
+    note = _fact_metadata(dagster_instance)["integrity_onchain"].value
+    assert note.startswith("look-up failed") and "SECRETKEY123456789" not in note
+    with session_scope(db_url) as s:
+        assert {f.verifier for f in s.scalars(select(proof_records.VerifiedFact))} == {"local"}
+
+
+def test_an_atlantic_claim_the_registry_does_not_hold_fails(db_url):
+    """Atlantic says it registered the fact; Integrity's registry on the chain says otherwise."""
+    from dagster import Failure, get_dagster_logger
+
+    from tests.sources.doubles import StarknetJsonRpcDouble
+    from zk_pipeline.assets.proofs import _onchain_check
+    from zk_pipeline.resources import IntegrityResource
+
+    with session_scope(db_url) as s:
+        job = ProofJob(id="00000000-0000-0000-0000-00000000a71c", status="verified", statement_hash="ab" * 32,
+                       statement={}, model_version=1, model_hash="0x1", attempts=1, origin="pipeline",
+                       source="atlantic", fact_hash="0x123", program_hash="0x1", output_hash="0x2",
+                       l2_fact_hash="0x123")
+        s.add(job)
+        s.flush()
+        with StarknetJsonRpcDouble() as node:
+            _registry_answering(node, lambda fact: [])
+            integrity = IntegrityResource(rpc_url=node.url, network="sepolia")
+            with pytest.raises(Failure, match="Atlantic reported fact 0x123 as registered"):
+                _onchain_check(integrity, s, job, 96, get_dagster_logger())
+            _registry_answering(node, lambda fact: [100])
+            assert "registered" in _onchain_check(integrity, s, job, 96, get_dagster_logger())
+        assert {f.verifier for f in proof_records.facts_by_hash(s, "0x123")} == {"onchain"}

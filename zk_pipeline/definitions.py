@@ -2,7 +2,8 @@
 
 Resources read the environment (see README, "Environment variables"):
 ``DATABASE_URL`` for PostgreSQL, ``ZKP_METRICS_SOURCE`` / ``ZKP_REPLAY_PATH``
-for the metrics source, ``ZKP_MODEL_VERSION`` to pin a model.
+for the metrics source, ``ZKP_MODEL_VERSION`` to pin a model, ``ZKP_INTEGRITY_*``
+for the on-chain fact check.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from dagster import Definitions, EnvVar, load_assets_from_modules
 from zk_pipeline.assets import market, proofs, risk
 from zk_pipeline.automation import allocation_job, catch_up_sensor, hourly_schedule
 from zk_pipeline.provers.config import prover_settings_from_env
-from zk_pipeline.resources import DatabaseResource, MetricsSourceResource, ProverResource, RiskModelResource
+from zk_pipeline.resources import (
+    DatabaseResource, IntegrityResource, MetricsSourceResource, ProverResource, RiskModelResource,
+)
 
 all_assets = load_assets_from_modules([market, risk, proofs])
 
@@ -50,5 +53,8 @@ defs = Definitions(
         ),
         "risk_model": RiskModelResource(pinned_version=_optional_int("ZKP_MODEL_VERSION")),
         "prover": ProverResource(**{**prover_settings_from_env(), "command": _secret("ZKP_PROVER_COMMAND")}),
+        "integrity": IntegrityResource(rpc_url=_secret("ZKP_INTEGRITY_RPC_URL"),
+                                       network=os.environ.get("ZKP_INTEGRITY_NETWORK") or None,
+                                       fact_registry=os.environ.get("ZKP_INTEGRITY_FACT_REGISTRY") or None),
     },
 )

@@ -98,3 +98,29 @@ class ProverResource(ConfigurableResource):
         from zk_pipeline.provers.registry import build_backends
 
         return build_backends([name], command=self.command, on_start=on_start)[0]
+
+
+class IntegrityResource(ConfigurableResource):
+    """Herodotus Integrity's FactRegistry on Starknet: the on-chain check of Stone and Atlantic facts.
+
+    Off unless a node is configured; the node URL comes from ``ZKP_INTEGRITY_RPC_URL`` as an
+    ``EnvVar`` (it may carry an API key).
+    """
+
+    rpc_url: str | None = Field(default=None, description="Starknet JSON-RPC node for the look-up")
+    network: str | None = Field(default=None, description="sepolia | mainnet: Integrity's FactRegistry there")
+    fact_registry: str | None = Field(default=None, description="A FactRegistry address instead of the network's")
+    timeout_s: float = Field(default=10.0, description="Per look-up")
+
+    def registry(self):
+        """The registry client, or None when no node is configured."""
+        from zk_pipeline.facts.integrity import IntegrityRegistry
+
+        if not self.rpc_url:
+            return None
+        if self.fact_registry:
+            return IntegrityRegistry(self.rpc_url, self.fact_registry, network=self.network, timeout_s=self.timeout_s)
+        if not self.network:
+            raise ValueError("an Integrity node is configured: also set ZKP_INTEGRITY_NETWORK (sepolia or mainnet) "
+                             "or ZKP_INTEGRITY_FACT_REGISTRY")
+        return IntegrityRegistry.for_network(self.rpc_url, self.network, timeout_s=self.timeout_s)

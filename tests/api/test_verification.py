@@ -83,7 +83,7 @@ def test_fact_hash_lookup(client, db_url):
     r = client.get(f"{API}/verify-fact-hash/{fact}")
     assert r.status_code == 200
     body = r.json()
-    assert body["fact_hash"] == fact and body["onchain"] is None and "on-chain" in body["note"]
+    assert body["fact_hash"] == fact and body["onchain"] is None and "no Starknet node" in body["note"]
     [record] = body["records"]
     assert record["verifier"] == "local" and record["proof_job_id"] == job_id
     assert record["program_hash"] == facts["program_hash"] and record["output_hash"] == facts["output_hash"]
@@ -97,3 +97,52 @@ def test_fact_hash_lookup_errors(client):
     assert r.status_code == 404 and "no verification of fact 0x1234" in r.json()["detail"]
     for bad in ("1234", "0xZZ", "0x", "0x" + "1" * 65, "0x" + "f" * 64):  # the last one is above the Stark prime
         assert client.get(f"{API}/verify-fact-hash/{bad}").status_code == 422, bad
+
+
+# -- with a Starknet node: Integrity's FactRegistry behind the JSON-RPC test double -------------------------------
+
+
+def _registry_client(db_url, node):
+    from zk_pipeline.facts.integrity import IntegrityRegistry
+
+    return TestClient(create_app(db_url, integrity=IntegrityRegistry.for_network(node.url, "sepolia", timeout_s=3)))
+
+
+def test_fact_lookup_reads_integritys_registry(db_url):
+    from tests.sources.doubles import StarknetJsonRpcDouble
+    from tests.sources.doubles import integrity_verification as element
+    from zk_pipeline.facts.integrity import FACT_REGISTRY
+
+    job_id, facts = add_job(db_url, verified=True)
+    fact = int(facts["fact_hash"], 16)
+    elsewhere = 0xFEED  # registered on chain, never proven here
+    with StarknetJsonRpcDouble(block_number=99) as node, _registry_client(db_url, node) as client:
+        node.add_integrity_registry(FACT_REGISTRY["sepolia"], {fact: [element(fact, 97)],
+                                                              elsewhere: [element(elsewhere, 128)]})
+        body = client.get(f"{API}/verify-fact-hash/{facts['fact_hash']}").json()
+        assert [r["verifier"] for r in body["records"]] == ["local"]
+        onchain = body["onchain"]
+        assert onchain["block_number"] == 99 and onchain["network"] == "sepolia"
+        [v] = onchain["verifications"]
+        assert v["security_bits"] == 97 and v["consistent"] is True and v["layout"] == "recursive"
+        only_chain = client.get(f"{API}/verify-fact-hash/0xfeed")
+        assert only_chain.status_code == 200 and only_chain.json()["records"] == []
+        assert only_chain.json()["onchain"]["verifications"][0]["security_bits"] == 128
+        unknown = client.get(f"{API}/verify-fact-hash/0x1234")
+        assert unknown.status_code == 404 and "holds no verification" in unknown.json()["detail"]
+
+
+def test_fact_lookup_with_an_unreachable_node(db_url, monkeypatch):
+    from tests.sources.doubles import StarknetJsonRpcDouble
+
+    _, facts = add_job(db_url, verified=True)
+    with StarknetJsonRpcDouble() as node:
+        node.fail_methods.add("starknet_call")
+        with _registry_client(db_url, node) as client:
+            known = client.get(f"{API}/verify-fact-hash/{facts['fact_hash']}")
+            assert known.status_code == 200 and "cannot read" in known.json()["onchain"]["error"]
+            assert client.get(f"{API}/verify-fact-hash/0x1234").status_code == 502
+    monkeypatch.setenv("ZKP_INTEGRITY_RPC_URL", "http://127.0.0.1:9/rpc")  # a node, but no network or registry
+    with TestClient(create_app(db_url)) as client:
+        r = client.get(f"{API}/verify-fact-hash/{facts['fact_hash']}")
+        assert r.status_code == 503 and "ZKP_INTEGRITY_NETWORK" in r.json()["detail"]

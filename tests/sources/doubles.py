@@ -24,6 +24,22 @@ from starknet_py.constants import EXPECTED_RPC_VERSION
 from starknet_py.hash.selector import get_selector_from_name
 
 
+INTEGRITY_CONFIG = ("recursive", "keccak_160_lsb", "stone5", "strict")
+
+
+def integrity_verification(fact: int, bits: int, config: tuple[str, ...] = INTEGRITY_CONFIG, *,
+                           tamper: bool = False) -> list[int]:
+    """One ``VerificationListElement`` as Integrity stores it: its verification hash computed the way
+    Integrity does (``tamper``: off by one), the security bits, the four config short strings."""
+    from starknet_py.cairo.felt import encode_shortstring
+
+    from zk_pipeline.facts.hashing import poseidon_hash_many, verification_hash
+
+    felts = [encode_shortstring(c) for c in config]
+    vh = verification_hash(fact, poseidon_hash_many(felts), bits)
+    return [vh + 1 if tamper else vh, bits, *felts]
+
+
 def closed_port_url(path: str = "/") -> str:
     """A URL on 127.0.0.1 where nothing listens (the port was just released)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -281,6 +297,20 @@ class StarknetJsonRpcDouble(HttpDouble):
             return [pools.get((min(a, b), max(a, b), fee), 0)]
 
         self.register(factory, "get_pool", get_pool)
+
+    def add_integrity_registry(self, address: int,
+                               verifications: dict[int, list[list[int]]] | Callable[[int], list[list[int]]]) -> None:
+        """Integrity's FactRegistry view ``get_all_verifications_for_fact_hash(fact_hash)``: the Serde of
+        ``Array<VerificationListElement>`` (length, then six felts per element; see
+        :func:`integrity_verification`), empty for facts ``verifications`` does not know."""
+        lookup = verifications if callable(verifications) else (lambda fact: verifications.get(fact, []))
+
+        def get_all(calldata: list[int]) -> list[int]:
+            (fact,) = calldata
+            elements = lookup(fact)
+            return [len(elements)] + [x for e in elements for x in e]
+
+        self.register(address, "get_all_verifications_for_fact_hash", get_all)
 
     def handle(self, request: Recorded) -> tuple[int, dict[str, str], Any]:
         body = request.body

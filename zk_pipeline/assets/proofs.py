@@ -7,7 +7,9 @@ of starting one proof per partition at once.
 Both assets check what PostgreSQL holds, not what the prover handed over, and
 they do it with the backend that made the proof: built-in proofs with the
 built-in verifier, Stone proofs with ``cpu_air_verifier`` and their Integrity
-fact, Atlantic proofs by asking the service again.
+fact, Atlantic proofs by asking the service again. With a Starknet node
+configured, ``verified_fact`` also reads Integrity's FactRegistry itself
+(``facts/integrity.py``) instead of taking a service's word for it.
 """
 
 from dagster import (
@@ -28,7 +30,8 @@ from zk_pipeline.db.models import ProofStatus
 from zk_pipeline.db.session import get_engine
 from zk_pipeline.provers.base import ProofArtifact, ProverError
 from zk_pipeline.provers.orchestrator import ProofJobFailed, prove_statement_job
-from zk_pipeline.resources import DatabaseResource, ProverResource, RiskModelResource
+from zk_pipeline.facts.integrity import IntegrityError
+from zk_pipeline.resources import DatabaseResource, IntegrityResource, ProverResource, RiskModelResource
 from zk_pipeline.risk.statement import Statement
 
 
@@ -109,11 +112,48 @@ def _recheck(prover: ProverResource, job, data: bytes | None, statement: Stateme
     return bool(v.valid), v.reason, int(v.security_bits or 0)
 
 
+#: Backends whose facts Integrity's FactRegistry can hold (it verifies Stone proofs, not the built-in STARK).
+ONCHAIN_BACKENDS = frozenset({"stone", "atlantic"})
+
+
+def _onchain_check(integrity: IntegrityResource, session, job, min_bits: int, log) -> str:
+    """Look the fact up in Integrity's FactRegistry (when a node is configured); record what it holds.
+
+    A registered fact becomes an ``onchain`` verification record (and the job's L2 fact). A
+    fact Atlantic reported as registered but that the registry does not hold is a ``Failure``.
+    A node that cannot be read is reported, not fatal: the proof was verified already.
+    """
+    registry = integrity.registry()
+    if registry is None:
+        return "not checked: no Starknet node configured (ZKP_INTEGRITY_RPC_URL)"
+    if job.source not in ONCHAIN_BACKENDS:
+        return f"not applicable: Integrity verifies Stone proofs, this is a {job.source} proof"
+    claimed = job.l2_fact_hash  # Atlantic's report of what it registered
+    fact = claimed or job.fact_hash
+    try:
+        lookup = registry.lookup(fact)
+    except IntegrityError as exc:
+        log.warning(f"on-chain fact check skipped: {exc}")
+        return f"look-up failed: {exc}"
+    best = lookup.best(min_bits)
+    if best is None:
+        if claimed:
+            raise Failure(description=f"Atlantic reported fact {claimed} as registered, but " + lookup.summary(min_bits))
+        return lookup.summary(min_bits)
+    proofs.record_fact(session, job.id, fact_hash=job.fact_hash, program_hash=job.program_hash,
+                       output_hash=job.output_hash, verification_hash=best.verification_hash,
+                       security_bits=best.security_bits, verifier="onchain")
+    if not job.l2_fact_hash:
+        job.l2_fact_hash, job.l2_verified_at = fact, proofs.now()
+    return lookup.summary(min_bits)
+
+
 @asset(partitions_def=hourly, group_name="proofs", deps=["allocation_proof"], kinds={"postgres"})
 def verified_fact(context: AssetExecutionContext, database: DatabaseResource, risk_model: RiskModelResource,
-                  prover: ProverResource) -> MaterializeResult:
+                  prover: ProverResource, integrity: IntegrityResource) -> MaterializeResult:
     """The fact registered for the proof, recomputed here (built-in: from the statement alone;
-    Stone/Atlantic: from the stored proof's public memory, as Integrity does)."""
+    Stone/Atlantic: from the stored proof's public memory, as Integrity does), and looked up in
+    Integrity's FactRegistry on Starknet when a node is configured."""
     statement = _proposal_statement(database, context, risk_model.model())
     with database.session() as s:
         job = proofs.find_verified_job(s, statement.statement_hash())
@@ -126,12 +166,13 @@ def verified_fact(context: AssetExecutionContext, database: DatabaseResource, ri
             raise Failure(description=f"cannot recompute the fact of the {job.source} proof: {exc}") from None
         if facts["fact_hash"] != job.fact_hash:
             raise Failure(description=f"fact hash mismatch: job has {job.fact_hash}, recomputed {facts['fact_hash']}")
+        onchain = _onchain_check(integrity, s, job, prover.min_security_bits, context.log)
         recorded = {f.verifier: f for f in proofs.facts_by_hash(s, job.fact_hash)}
-        if not {"local", "integrity"} & set(recorded):
+        if not {"local", "integrity", "onchain"} & set(recorded):
             raise Failure(description=f"fact {job.fact_hash} has no local or Integrity verification on record")
         job_id, source, l2_fact = job.id, job.source, job.l2_fact_hash
     return MaterializeResult(metadata={
         "fact_hash": facts["fact_hash"], "program_hash": facts["program_hash"], "output_hash": facts["output_hash"],
         "verification_hash": facts.get("verification_hash") or "", "security_bits": int(facts["security_bits"]),
         "verifiers": ", ".join(sorted(recorded)), "prover": source, "l2_fact_hash": l2_fact or "",
-        "proof_job_id": job_id})
+        "integrity_onchain": onchain, "proof_job_id": job_id})

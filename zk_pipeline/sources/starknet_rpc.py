@@ -46,21 +46,16 @@ segment) with the reason it failed.
 from __future__ import annotations
 
 import asyncio
-import warnings
-from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
-from typing import Any, TypeVar
 
 import aiohttp
 import pandas as pd
 from starknet_py.hash.selector import get_selector_from_name
-from starknet_py.net.client_errors import ClientError
 from starknet_py.net.client_models import Call
 from starknet_py.net.full_node_client import FullNodeClient
-from starknet_py.net.http_client import IncompatibleRPCVersionWarning, ServerError
 
 from zk_pipeline.sources.base import SNAPSHOT_COLUMNS, MetricsSource, SourceError, Window, empty_snapshots, floor_hour
 from zk_pipeline.sources.ekubo_api import (
@@ -72,25 +67,14 @@ from zk_pipeline.sources.ekubo_api import (
     resolve_token,
 )
 from zk_pipeline.sources.http import redact_text, redact_url
+from zk_pipeline.starknet_client import NODE_ERRORS, read_node
 
 EKUBO_CORE_MAINNET = "0x00000005dd3D2F4429AF886cD1a3b08289DBcEa99A294197E9eB43b0e0325b4b"
 JEDISWAP_V2_FACTORY_MAINNET = "0x01aa950c9b974294787de8df8880ecf668840a6ab8fa8290bf2952212b375148"
 U128 = 2**128
 
-#: Everything a bad node can make the read raise: transport, JSON-RPC and
-#: decoding errors alike, so that each one moves on to the backup node.
-_NODE_ERRORS: tuple[type[BaseException], ...] = (
-    ClientError,
-    ServerError,
-    aiohttp.ClientError,
-    OSError,  # includes TimeoutError
-    ValueError,  # includes malformed JSON
-    KeyError,
-    TypeError,
-    IndexError,
-    AssertionError,  # starknet-py asserts on malformed felts
-    SourceError,
-)
+#: Everything a bad node can make the read raise, so that each one moves on to the backup node.
+_NODE_ERRORS: tuple[type[BaseException], ...] = (*NODE_ERRORS, SourceError)
 
 
 @dataclass(frozen=True)
@@ -170,19 +154,6 @@ class _PoolState:
     read: _PoolRead
     sqrt_price: int
     liquidity: int
-
-
-T = TypeVar("T")
-
-
-def _run(make_coro: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine from sync code, also when the caller already has an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(make_coro())
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(lambda: asyncio.run(make_coro())).result()
 
 
 class StarknetRpcSource(MetricsSource):
@@ -296,18 +267,7 @@ class StarknetRpcSource(MetricsSource):
         return block, list(states)
 
     def _read_redacting_warnings(self, url: str) -> tuple[int, list[_PoolState]]:
-        """Read one node; starknet-py's spec-version warning quotes the full URL, so it is re-issued redacted."""
-        caught: list[warnings.WarningMessage] = []
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", IncompatibleRPCVersionWarning)
-                return _run(lambda: self._read_all(url))
-        finally:
-            for w in caught:
-                message = str(w.message)
-                if issubclass(w.category, IncompatibleRPCVersionWarning):
-                    message = redact_text(message, [url])
-                warnings.warn_explicit(message, w.category, w.filename, w.lineno)
+        return read_node(url, lambda: self._read_all(url))
 
     def _reason(self, exc: BaseException, url: str) -> str:
         if isinstance(exc, TimeoutError):
