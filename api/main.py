@@ -3,9 +3,11 @@
 ``create_app`` takes an explicit database URL (tests, embedding); the
 module-level ``app`` (``uvicorn api.main:app``) reads ``DATABASE_URL`` when a
 request needs it, so importing this module never touches a database. At
-startup the app takes up the proof jobs an earlier API process left unfinished
-(``api.routes.proofs.recover_interrupted_jobs``); a database that is missing or
-unreachable then is logged and does not stop the app from serving.
+startup, and every ``ZKP_API_RECOVERY_INTERVAL_S`` seconds after, the app takes up
+the proof jobs an API process that is gone left unfinished
+(``api.routes.proofs.recover_interrupted_jobs``; live processes hold theirs with
+advisory locks); a database that is missing or unreachable then is logged and
+does not stop the app from serving.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -84,22 +88,44 @@ def _validation_error(request: Request, exc: RequestValidationError) -> JSONResp
     return JSONResponse({"detail": errors}, status_code=422)
 
 
-def _recover_proof_jobs(app: FastAPI) -> None:
+def _recover_proof_jobs(app: FastAPI, startup: bool = False) -> None:
     from api.routes.proofs import recover_interrupted_jobs
 
     try:
         recover_interrupted_jobs(app_database_url(app))
     except DatabaseNotConfigured:
-        log.info("DATABASE_URL is not set: no interrupted proof jobs to recover")
+        if startup:
+            log.info("DATABASE_URL is not set: no interrupted proof jobs to recover")
     except Exception as exc:  # never echo it: SQL errors can carry statements, hosts or user names
-        log.warning("interrupted proof jobs not recovered at startup (%s); they are taken up at the next start",
-                    type(exc).__name__)
+        log.warning("interrupted proof jobs not recovered now (%s); the next sweep tries again", type(exc).__name__)
+
+
+def _recovery_interval_s() -> float:
+    try:
+        return max(0.2, float(os.environ.get("ZKP_API_RECOVERY_INTERVAL_S", "60")))
+    except ValueError:
+        log.warning("ZKP_API_RECOVERY_INTERVAL_S is not a number; using 60")
+        return 60.0
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    await run_in_threadpool(_recover_proof_jobs, app)
-    yield
+    """Take up orphaned proof jobs at startup, then periodically (another API process may die)."""
+    await run_in_threadpool(_recover_proof_jobs, app, True)
+    stop = threading.Event()
+    interval = _recovery_interval_s()
+
+    def sweep() -> None:
+        while not stop.wait(interval):
+            _recover_proof_jobs(app)
+
+    sweeper = threading.Thread(target=sweep, name="zkp-proof-recovery", daemon=True)
+    sweeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        sweeper.join(5)
 
 
 def create_app(database_url: str | None = None, integrity=None) -> FastAPI:

@@ -241,6 +241,86 @@ async def read_multipart(request: Request, limits: dict[str, int]) -> dict[str, 
 # ------------------------------------------------------------- background
 
 
+def _lease_key(job_id: str) -> int:
+    """A job's advisory-lock key: 64 bits of a hash of its id, in PostgreSQL's signed bigint range."""
+    digest = hashlib.blake2s(b"zk-pipeline/proof-job:" + job_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class JobLeases:
+    """Which API process holds which proof job: PostgreSQL session-level advisory locks.
+
+    Each process keeps one dedicated connection per database and takes ``pg_try_advisory_lock``
+    on a job before it queues it, releasing it when the job ends. A process that dies loses
+    its connection and with it every lock, so "unfinished and unlocked" means "nobody is
+    working on it": several API processes can share one database, and each takes up only
+    the jobs of processes that are gone. (A key is 64 bits of a hash of the job id; two jobs
+    sharing one would only delay the take-over of one of them.)
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conns: dict[str, Any] = {}
+        self._held: dict[str, set[str]] = {}
+
+    def _query(self, url: str, sql: str, key: int) -> bool:
+        conn = self._conns.get(url)
+        if conn is None:
+            from zk_pipeline.db.session import get_engine
+
+            conn = get_engine(url).raw_connection()  # checked out for good: the locks live on it
+            conn.driver_connection.autocommit = True
+            self._conns[url] = conn
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, (key,))
+                return bool(cur.fetchone()[0])
+        except Exception:  # a lost connection lost its locks too: start afresh
+            self._conns.pop(url, None)
+            self._held.pop(url, None)
+            try:
+                conn.invalidate()
+            except Exception:
+                pass
+            raise
+
+    def try_acquire(self, url: str, job_id: str) -> bool:
+        """Hold ``job_id`` for this process; False if another live process holds it (or the DB fails)."""
+        with self._lock:
+            held = self._held.setdefault(url, set())
+            if job_id in held:
+                return True
+            try:
+                ok = self._query(url, "SELECT pg_try_advisory_lock(%s)", _lease_key(job_id))
+            except Exception as exc:
+                log.warning("proof job %s: lease not taken (%s)", job_id, type(exc).__name__)
+                return False
+            if ok:
+                self._held.setdefault(url, set()).add(job_id)
+            return ok
+
+    def release(self, url: str, job_id: str) -> None:
+        with self._lock:
+            if job_id not in self._held.get(url, set()):
+                return
+            self._held[url].discard(job_id)
+            try:
+                self._query(url, "SELECT pg_advisory_unlock(%s)", _lease_key(job_id))
+            except Exception as exc:
+                log.warning("proof job %s: lease not released (%s)", job_id, type(exc).__name__)
+
+    def close(self) -> None:
+        """Drop every connection, hence every lock (what a process's death does)."""
+        with self._lock:
+            for conn in self._conns.values():
+                try:
+                    conn.invalidate()
+                except Exception:
+                    pass
+            self._conns.clear()
+            self._held.clear()
+
+
 class ProofWorkers:
     """The threads that run proof jobs (daemons: see ``BackgroundWorkers``), and the statements they hold."""
 
@@ -248,6 +328,7 @@ class ProofWorkers:
         self._lock = threading.Lock()
         self._threads: BackgroundWorkers | None = None
         self._in_flight: dict[tuple[str, str], str] = {}  # (database URL, statement hash) → job id
+        self.leases = JobLeases()
 
     def lock(self) -> threading.Lock:
         return self._lock
@@ -271,6 +352,8 @@ class ProofWorkers:
                 log.warning("ZKP_API_PROOF_WORKERS is not an integer; using 1")
                 size = 1
             self._threads = BackgroundWorkers("zkp-proof", size)
+        if not self.leases.try_acquire(url, job_id):  # a new job: only a database failure refuses it
+            log.warning("proof job %s runs without a lease: another API process could take it up too", job_id)
         self._in_flight[(url, statement_hash)] = job_id
         self._threads.submit(self._run, url, statement_hash, job_id, settings)
 
@@ -299,6 +382,7 @@ class ProofWorkers:
             with self._lock:
                 if self._in_flight.get((url, statement_hash)) == job_id:
                     del self._in_flight[(url, statement_hash)]
+            self.leases.release(url, job_id)
 
 
 workers = ProofWorkers()
@@ -317,11 +401,12 @@ def recover_interrupted_jobs(url: str) -> list[str]:
     """Queue again the jobs an earlier API process accepted but never finished; returns their ids.
 
     Which jobs: status ``queued`` or ``running`` and ``origin = 'api'``, minus
-    the jobs this process holds itself; a failed or rejected job is final
-    anyway. Jobs of Dagster's ``allocation_proof`` have origin ``pipeline``, so
-    a proof a Dagster run is making right now is never touched. The rule assumes one API process per database (as
-    ``zkp run`` and the README start it): an unfinished ``api`` job then has
-    nobody left to finish it.
+    the jobs this process holds itself and the jobs another live API process
+    holds (its advisory lock, see :class:`JobLeases`); a failed or rejected job
+    is final anyway. Jobs of Dagster's ``allocation_proof`` have origin
+    ``pipeline``, so a proof a Dagster run is making right now is never touched.
+    Runs at startup and then every ``ZKP_API_RECOVERY_INTERVAL_S`` seconds, so
+    the jobs of an API process that died are finished by the others.
 
     A ``running`` attempt of such a job was cut off: it is recorded as
     ``failed`` with the error ``INTERRUPTED``, and the job is queued again; the
@@ -346,7 +431,7 @@ def recover_interrupted_jobs(url: str) -> list[str]:
                 ProofJob.origin == API_ORIGIN, ProofJob.status.in_((ProofStatus.queued, ProofStatus.running)),
             ).order_by(ProofJob.created_at, ProofJob.id).with_for_update()).all()
             for job in jobs:
-                if workers.holds(url, job.id):
+                if workers.holds(url, job.id) or not workers.leases.try_acquire(url, job.id):
                     continue
                 for attempt in proof_records.attempts_of(s, job.id):
                     if attempt.outcome == "running":

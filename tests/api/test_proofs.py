@@ -324,41 +324,21 @@ def test_jobs_of_a_killed_api_are_finished_at_its_next_start(db_url, tmp_path, m
     Jobs of the pipeline path, queued or running at the same time, are left exactly as they are.
     """
     import os
-    import subprocess
-    import sys
-    from pathlib import Path
 
     import httpx
 
     from api.routes.proofs import INTERRUPTED
-    from tests.api.conftest import serve
+    from tests.api.conftest import api_process, serve
 
     pidfile = tmp_path / "prover.pid"
     script = tmp_path / "slow-prover"
     script.write_text(f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 120\n")
     script.chmod(0o755)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "DATABASE_URL": db_url, "ZKP_PROVERS": "command",
+    env = {"DATABASE_URL": db_url, "ZKP_PROVERS": "command",
            "ZKP_PROVER_COMMAND": f"{script} {{statement}} {{out}}", "ZKP_API_PROOF_WORKERS": "1"}
     log_path = tmp_path / "api.log"
-    root = Path(__file__).resolve().parents[2]
-    with open(log_path, "wb") as log_file:
-        api = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
-                                "--port", str(port), "--log-level", "warning"],
-                               cwd=root, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if http.get("/api/v1/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert api.poll() is None and time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.1)
+        with api_process(env, log_path) as (api, base), httpx.Client(base_url=base, timeout=10) as http:
             ids = []
             for seed in (11, 12):
                 r = http.post(f"{API}/generate", json=small_statement(seed=seed).to_dict())
@@ -369,12 +349,9 @@ def test_jobs_of_a_killed_api_are_finished_at_its_next_start(db_url, tmp_path, m
             while not pidfile.exists() or not pidfile.read_text().strip():  # the prover is at work
                 assert time.monotonic() < deadline, log_path.read_text()
                 time.sleep(0.05)
-        api.kill()
-        api.wait(10)
-    finally:
-        if api.poll() is None:
             api.kill()
             api.wait(10)
+    finally:
         if pidfile.exists() and pidfile.read_text().strip():
             try:  # the prover dies with the API (PDEATHSIG); make sure of it
                 os.kill(int(pidfile.read_text()), 9)
