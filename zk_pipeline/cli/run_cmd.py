@@ -66,6 +66,12 @@ def materialize_latest_hour() -> str:
         repository.sync_model_registry(s)
     hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     key = hour.strftime("%Y-%m-%d-%H:%M")
+    from zk_pipeline.stark.fvec import BACKEND
+
+    if BACKEND != "native":  # forced, or the extension did not build (no C compiler at install time)
+        print("[zkp] the built-in prover runs on its pure-Python field backend, ~8x slower; the native one "
+              "needs zk_pipeline/stark/_felt.c built (a C compiler at install) and ZKP_FIELD_BACKEND unset",
+              flush=True)
     started = time.monotonic()
     with DagsterInstance.get() as instance:
         result = defs.resolve_job_def("allocation_job").execute_in_process(partition_key=key, instance=instance)
