@@ -114,13 +114,6 @@ class IntegrityResource(ConfigurableResource):
 
     def registry(self):
         """The registry client, or None when no node is configured."""
-        from zk_pipeline.facts.integrity import IntegrityRegistry
+        from zk_pipeline.facts.integrity import configured_registry
 
-        if not self.rpc_url:
-            return None
-        if self.fact_registry:
-            return IntegrityRegistry(self.rpc_url, self.fact_registry, network=self.network, timeout_s=self.timeout_s)
-        if not self.network:
-            raise ValueError("an Integrity node is configured: also set ZKP_INTEGRITY_NETWORK (sepolia or mainnet) "
-                             "or ZKP_INTEGRITY_FACT_REGISTRY")
-        return IntegrityRegistry.for_network(self.rpc_url, self.network, timeout_s=self.timeout_s)
+        return configured_registry(self.rpc_url, self.network, self.fact_registry, timeout_s=self.timeout_s)

@@ -296,7 +296,7 @@ class JobLeases:
                 log.warning("proof job %s: lease not taken (%s)", job_id, type(exc).__name__)
                 return False
             if ok:
-                self._held.setdefault(url, set()).add(job_id)
+                held.add(job_id)
             return ok
 
     def release(self, url: str, job_id: str) -> None:

@@ -76,3 +76,32 @@ def api_process(env: dict[str, str], log_path: Path):
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+class SlowProver:
+    """A ``command`` prover that records its pid and sleeps 120 s: a proof that is always "at work"."""
+
+    def __init__(self, tmp: Path):
+        self.pidfile = tmp / "prover.pid"
+        self.script = tmp / "slow-prover"
+        self.script.write_text(f"#!/bin/sh\necho $$ > {self.pidfile}\nexec sleep 120\n")
+        self.script.chmod(0o755)
+        self.env = {"ZKP_PROVERS": "command", "ZKP_PROVER_COMMAND": f"{self.script} {{statement}} {{out}}"}
+
+    def pid(self) -> int | None:
+        text = self.pidfile.read_text().strip() if self.pidfile.exists() else ""
+        return int(text) if text else None
+
+    def wait_started(self, log_path: Path, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while self.pid() is None:
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """It dies with its API process (PDEATHSIG); make sure of it."""
+        if self.pid() is not None:
+            try:
+                os.kill(self.pid(), 9)
+            except ProcessLookupError:
+                pass

@@ -7,13 +7,12 @@ in this process stand for two processes, and a real second API process is killed
 
 from __future__ import annotations
 
-import os
 import time
 
 import httpx
 
 from api.routes.proofs import INTERRUPTED, JobLeases, create_api_job, recover_interrupted_jobs, workers
-from tests.api.conftest import api_process, serve
+from tests.api.conftest import SlowProver, api_process, serve
 from tests.api.test_proofs import API, HOUR, _job_state, small_statement, wait_for
 from zk_pipeline.db.session import session_factory
 from zk_pipeline.db.urls import with_psycopg2
@@ -59,11 +58,8 @@ def test_recovery_skips_jobs_a_live_process_holds(db_url):
 def test_a_second_api_finishes_the_jobs_of_one_that_was_killed(db_url, tmp_path, monkeypatch):
     """API A (a real process) is proving; API B starts beside it and leaves A's job alone; A is killed;
     B's periodic sweep takes the job over and finishes it."""
-    pidfile = tmp_path / "prover.pid"
-    script = tmp_path / "slow-prover"
-    script.write_text(f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 120\n")
-    script.chmod(0o755)
-    env_a = {"DATABASE_URL": db_url, "ZKP_PROVERS": "command", "ZKP_PROVER_COMMAND": f"{script} {{statement}} {{out}}"}
+    prover = SlowProver(tmp_path)
+    env_a = {"DATABASE_URL": db_url, **prover.env}
     monkeypatch.setenv("ZKP_PROVERS", "builtin")
     monkeypatch.setenv("ZKP_API_RECOVERY_INTERVAL_S", "0.5")
     try:
@@ -71,10 +67,7 @@ def test_a_second_api_finishes_the_jobs_of_one_that_was_killed(db_url, tmp_path,
             r = httpx.post(f"{base_a}{API}/generate", json=small_statement(seed=22).to_dict(), timeout=10)
             assert r.status_code == 202, r.text
             job_id = r.json()["proof_job_id"]
-            deadline = time.monotonic() + 30
-            while not pidfile.exists() or not pidfile.read_text().strip():  # A's prover is at work
-                assert time.monotonic() < deadline, (tmp_path / "a.log").read_text()
-                time.sleep(0.05)
+            prover.wait_started(tmp_path / "a.log")  # A's prover is at work
             with serve(db_url) as (host, port), httpx.Client(base_url=f"http://{host}:{port}", timeout=10) as b:
                 time.sleep(2.0)  # B started (startup recovery) and swept four times
                 state = _job_state(db_url, job_id)
@@ -83,11 +76,7 @@ def test_a_second_api_finishes_the_jobs_of_one_that_was_killed(db_url, tmp_path,
                 api_a.wait(10)
                 job = wait_for(b, job_id, {"verified", "failed", "rejected"}, timeout=120)
     finally:
-        if pidfile.exists() and pidfile.read_text().strip():
-            try:
-                os.kill(int(pidfile.read_text()), 9)
-            except ProcessLookupError:
-                pass
+        prover.kill()
     assert job["status"] == "verified", job
     assert [(a["backend"], a["attempt"], a["outcome"], a["error"]) for a in job["attempts"]] == [
         ("command", 1, "failed", INTERRUPTED), ("builtin", 2, "succeeded", None)]

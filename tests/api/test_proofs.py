@@ -323,19 +323,13 @@ def test_jobs_of_a_killed_api_are_finished_at_its_next_start(db_url, tmp_path, m
 
     Jobs of the pipeline path, queued or running at the same time, are left exactly as they are.
     """
-    import os
-
     import httpx
 
     from api.routes.proofs import INTERRUPTED
-    from tests.api.conftest import api_process, serve
+    from tests.api.conftest import SlowProver, api_process, serve
 
-    pidfile = tmp_path / "prover.pid"
-    script = tmp_path / "slow-prover"
-    script.write_text(f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 120\n")
-    script.chmod(0o755)
-    env = {"DATABASE_URL": db_url, "ZKP_PROVERS": "command",
-           "ZKP_PROVER_COMMAND": f"{script} {{statement}} {{out}}", "ZKP_API_PROOF_WORKERS": "1"}
+    prover = SlowProver(tmp_path)
+    env = {"DATABASE_URL": db_url, "ZKP_API_PROOF_WORKERS": "1", **prover.env}
     log_path = tmp_path / "api.log"
     try:
         with api_process(env, log_path) as (api, base), httpx.Client(base_url=base, timeout=10) as http:
@@ -345,18 +339,11 @@ def test_jobs_of_a_killed_api_are_finished_at_its_next_start(db_url, tmp_path, m
                 assert r.status_code == 202, r.text
                 ids.append(r.json()["proof_job_id"])
             running_id, queued_id = ids
-            deadline = time.monotonic() + 30
-            while not pidfile.exists() or not pidfile.read_text().strip():  # the prover is at work
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.05)
+            prover.wait_started(log_path)  # the prover is at work
             api.kill()
             api.wait(10)
     finally:
-        if pidfile.exists() and pidfile.read_text().strip():
-            try:  # the prover dies with the API (PDEATHSIG); make sure of it
-                os.kill(int(pidfile.read_text()), 9)
-            except ProcessLookupError:
-                pass
+        prover.kill()
 
     # What the killed API left behind.
     status, origin, n, _, _, attempts = _job_state(db_url, running_id)

@@ -158,16 +158,21 @@ class IntegrityRegistry:
         return OnChainLookup(hex(fh), hex(self.address), self.network, block, decode_verifications(fh, felts))
 
 
+def configured_registry(rpc_url: str | None, network: str | None = None, address: str | None = None, *,
+                        timeout_s: float = 10.0) -> IntegrityRegistry | None:
+    """The registry a configuration names: None without a node; an explicit address wins over the network's."""
+    if not rpc_url:
+        return None
+    if address:
+        return IntegrityRegistry(rpc_url, address, network=network or None, timeout_s=timeout_s)
+    if not network:
+        raise ValueError("a Starknet node is configured for the on-chain check (ZKP_INTEGRITY_RPC_URL): also set "
+                         "ZKP_INTEGRITY_NETWORK (sepolia or mainnet) or ZKP_INTEGRITY_FACT_REGISTRY")
+    return IntegrityRegistry.for_network(rpc_url, network, timeout_s=timeout_s)
+
+
 def registry_from_env(env: os._Environ | dict | None = None) -> IntegrityRegistry | None:
     """``ZKP_INTEGRITY_RPC_URL`` + ``ZKP_INTEGRITY_NETWORK`` (or ``ZKP_INTEGRITY_FACT_REGISTRY``); None if unset."""
     env = os.environ if env is None else env
-    url = env.get("ZKP_INTEGRITY_RPC_URL")
-    if not url:
-        return None
-    address, network = env.get("ZKP_INTEGRITY_FACT_REGISTRY"), env.get("ZKP_INTEGRITY_NETWORK")
-    if address:
-        return IntegrityRegistry(url, address, network=network or None)
-    if not network:
-        raise ValueError("ZKP_INTEGRITY_RPC_URL is set: also set ZKP_INTEGRITY_NETWORK (sepolia or mainnet) "
-                         "or ZKP_INTEGRITY_FACT_REGISTRY")
-    return IntegrityRegistry.for_network(url, network)
+    return configured_registry(env.get("ZKP_INTEGRITY_RPC_URL"), env.get("ZKP_INTEGRITY_NETWORK"),
+                               env.get("ZKP_INTEGRITY_FACT_REGISTRY"))

@@ -142,15 +142,36 @@ static int get_buf(PyObject *obj, Buf *b, int writable) {
     return 1;
 }
 
+static void release_bufs(Buf *bufs, int count) {
+    for (int i = 0; i < count; i++) PyBuffer_Release(&bufs[i].view);
+}
+
+/* Every kernel's arguments: ``count`` buffers, the first one written (the output). All are
+ * acquired, or none (and a Python error is set). */
+static int get_bufs(PyObject *const *objs, Buf *bufs, int count) {
+    for (int i = 0; i < count; i++) {
+        if (!get_buf(objs[i], &bufs[i], i == 0)) {
+            release_bufs(bufs, i);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Release the buffers; None, or NULL if the kernel set an error. */
+static PyObject *finish(Buf *bufs, int count) {
+    release_bufs(bufs, count);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
 /* binary(op, out, a, b): out[i] = a[i] op b[i or 0] (b may hold one element: a scalar);
  * op 3 is the reversed difference b - a. */
 static PyObject *binary(PyObject *args, int op) {
-    PyObject *o, *x, *y;
-    Buf out, a, b;
-    if (!PyArg_ParseTuple(args, "OOO", &o, &x, &y)) return NULL;
-    if (!get_buf(o, &out, 1)) return NULL;
-    if (!get_buf(x, &a, 0)) { PyBuffer_Release(&out.view); return NULL; }
-    if (!get_buf(y, &b, 0)) { PyBuffer_Release(&out.view); PyBuffer_Release(&a.view); return NULL; }
+    PyObject *o[3];
+    Buf v[3];
+    if (!PyArg_ParseTuple(args, "OOO", &o[0], &o[1], &o[2]) || !get_bufs(o, v, 3)) return NULL;
+    Buf out = v[0], a = v[1], b = v[2];
     if (a.n != out.n || (b.n != out.n && b.n != 1)) {
         PyErr_SetString(PyExc_ValueError, "operand lengths differ");
     } else {
@@ -166,11 +187,7 @@ static PyObject *binary(PyObject *args, int op) {
         }
         Py_END_ALLOW_THREADS
     }
-    PyBuffer_Release(&out.view);
-    PyBuffer_Release(&a.view);
-    PyBuffer_Release(&b.view);
-    if (PyErr_Occurred()) return NULL;
-    Py_RETURN_NONE;
+    return finish(v, 3);
 }
 
 static PyObject *py_add(PyObject *self, PyObject *args) { return binary(args, 0); }
@@ -178,20 +195,19 @@ static PyObject *py_sub(PyObject *self, PyObject *args) { return binary(args, 1)
 static PyObject *py_mul(PyObject *self, PyObject *args) { return binary(args, 2); }
 static PyObject *py_rsub(PyObject *self, PyObject *args) { return binary(args, 3); }
 
-/* batch_inverse(out, a): Montgomery's trick; ValueError if any element is zero. */
+/* batch_inverse(out, a): Montgomery's trick; ZeroDivisionError if any element is zero. */
 static PyObject *py_batch_inverse(PyObject *self, PyObject *args) {
-    PyObject *o, *x;
-    Buf out, a;
-    if (!PyArg_ParseTuple(args, "OO", &o, &x)) return NULL;
-    if (!get_buf(o, &out, 1)) return NULL;
-    if (!get_buf(x, &a, 0)) { PyBuffer_Release(&out.view); return NULL; }
-    int zero = 0;
+    PyObject *o[2];
+    Buf v[2];
+    if (!PyArg_ParseTuple(args, "OO", &o[0], &o[1]) || !get_bufs(o, v, 2)) return NULL;
+    Buf out = v[0], a = v[1];
     if (a.n != out.n) {
         PyErr_SetString(PyExc_ValueError, "operand lengths differ");
     } else if (a.n) {
         u64 acc[4], inv[4], t[4];
         static const u64 PM2[4] = {0xFFFFFFFFFFFFFFFFULL, 0xFFFFFFFFFFFFFFFFULL, 0xFFFFFFFFFFFFFFFFULL,
                                    0x0800000000000010ULL}; /* p - 2 */
+        int zero = 0;
         memcpy(acc, ONE, sizeof acc);
         for (Py_ssize_t i = 0; i < a.n && !zero; i++) {
             if (is_zero(a.p + 4 * i)) zero = 1;
@@ -209,31 +225,22 @@ static PyObject *py_batch_inverse(PyObject *self, PyObject *args) {
             }
         }
     }
-    PyBuffer_Release(&out.view);
-    PyBuffer_Release(&a.view);
-    if (PyErr_Occurred()) return NULL;
-    Py_RETURN_NONE;
+    return finish(v, 2);
 }
 
 /* powers(out, base, start): out[i] = start * base^i. */
 static PyObject *py_powers(PyObject *self, PyObject *args) {
-    PyObject *o, *x, *s;
-    Buf out, base, start;
-    if (!PyArg_ParseTuple(args, "OOO", &o, &x, &s)) return NULL;
-    if (!get_buf(o, &out, 1)) return NULL;
-    if (!get_buf(x, &base, 0)) { PyBuffer_Release(&out.view); return NULL; }
-    if (!get_buf(s, &start, 0)) { PyBuffer_Release(&out.view); PyBuffer_Release(&base.view); return NULL; }
+    PyObject *o[3];
+    Buf v[3];
+    if (!PyArg_ParseTuple(args, "OOO", &o[0], &o[1], &o[2]) || !get_bufs(o, v, 3)) return NULL;
+    Buf out = v[0], base = v[1], start = v[2];
     if (base.n != 1 || start.n != 1) {
         PyErr_SetString(PyExc_ValueError, "base and start must be single elements");
     } else if (out.n) {
         memcpy(out.p, start.p, 32);
         for (Py_ssize_t i = 1; i < out.n; i++) fe_mul(out.p + 4 * i, out.p + 4 * (i - 1), base.p);
     }
-    PyBuffer_Release(&out.view);
-    PyBuffer_Release(&base.view);
-    PyBuffer_Release(&start.view);
-    if (PyErr_Occurred()) return NULL;
-    Py_RETURN_NONE;
+    return finish(v, 3);
 }
 
 /* One radix-2 stage (butterfly span m) over the elements [lo, hi) of a size-n vector. */
@@ -254,18 +261,17 @@ static inline void butterflies(u64 *v, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t 
 #define NTT_BLOCK 1024
 
 /*
- * ntt(data, rows, twiddles): in place, each of ``rows`` consecutive vectors of n = len/rows
+ * ntt(data, twiddles, rows): in place, each of ``rows`` consecutive vectors of n = len/rows
  * elements goes from natural order to its transform: iterative Cooley-Tukey on
  * bit-reversed input. ``twiddles`` holds w^0 .. w^(n/2-1) for the size-n root w (its
  * inverse for an inverse transform); the caller applies any 1/n scaling.
  */
 static PyObject *py_ntt(PyObject *self, PyObject *args) {
-    PyObject *o, *tw;
+    PyObject *o[2];
+    Buf v[2];
     Py_ssize_t rows;
-    Buf a, w;
-    if (!PyArg_ParseTuple(args, "OnO", &o, &rows, &tw)) return NULL;
-    if (!get_buf(o, &a, 1)) return NULL;
-    if (!get_buf(tw, &w, 0)) { PyBuffer_Release(&a.view); return NULL; }
+    if (!PyArg_ParseTuple(args, "OOn", &o[0], &o[1], &rows) || !get_bufs(o, v, 2)) return NULL;
+    Buf a = v[0], w = v[1];
     Py_ssize_t n = rows > 0 ? a.n / rows : 0;
     if (rows <= 0 || n * rows != a.n || (n & (n - 1)) || (n > 1 && w.n != n / 2)) {
         PyErr_SetString(PyExc_ValueError, "ntt: bad sizes");
@@ -274,41 +280,36 @@ static PyObject *py_ntt(PyObject *self, PyObject *args) {
         while (((Py_ssize_t)1 << logn) < n) logn++;
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t r = 0; r < rows; r++) {
-            u64 *v = a.p + 4 * n * r;
+            u64 *x = a.p + 4 * n * r;
             for (Py_ssize_t i = 0; i < n; i++) { /* bit-reversal permutation */
                 Py_ssize_t j = 0;
                 for (int b = 0; b < logn; b++) j |= ((i >> b) & 1) << (logn - 1 - b);
                 if (j > i) {
                     u64 t[4];
-                    memcpy(t, v + 4 * i, 32);
-                    memcpy(v + 4 * i, v + 4 * j, 32);
-                    memcpy(v + 4 * j, t, 32);
+                    memcpy(t, x + 4 * i, 32);
+                    memcpy(x + 4 * i, x + 4 * j, 32);
+                    memcpy(x + 4 * j, t, 32);
                 }
             }
             /* Stages up to NTT_BLOCK only mix elements within aligned blocks of that size: run
              * them block by block, so each block stays in L1 while its stages complete. */
             Py_ssize_t blk = n < NTT_BLOCK ? n : NTT_BLOCK;
             for (Py_ssize_t base = 0; base < n; base += blk) {
-                for (Py_ssize_t m = 2; m <= blk; m <<= 1) butterflies(v, base, base + blk, m, n, w.p);
+                for (Py_ssize_t m = 2; m <= blk; m <<= 1) butterflies(x, base, base + blk, m, n, w.p);
             }
-            for (Py_ssize_t m = 2 * blk; m <= n; m <<= 1) butterflies(v, 0, n, m, n, w.p);
+            for (Py_ssize_t m = 2 * blk; m <= n; m <<= 1) butterflies(x, 0, n, m, n, w.p);
         }
         Py_END_ALLOW_THREADS
     }
-    PyBuffer_Release(&a.view);
-    PyBuffer_Release(&w.view);
-    if (PyErr_Occurred()) return NULL;
-    Py_RETURN_NONE;
+    return finish(v, 2);
 }
 
 /* lincomb(out, coeffs, mat): out = sum_i coeffs[i] * mat[i], mat holding k rows of len(out). */
 static PyObject *py_lincomb(PyObject *self, PyObject *args) {
-    PyObject *o, *c, *m;
-    Buf out, co, mat;
-    if (!PyArg_ParseTuple(args, "OOO", &o, &c, &m)) return NULL;
-    if (!get_buf(o, &out, 1)) return NULL;
-    if (!get_buf(c, &co, 0)) { PyBuffer_Release(&out.view); return NULL; }
-    if (!get_buf(m, &mat, 0)) { PyBuffer_Release(&out.view); PyBuffer_Release(&co.view); return NULL; }
+    PyObject *o[3];
+    Buf v[3];
+    if (!PyArg_ParseTuple(args, "OOO", &o[0], &o[1], &o[2]) || !get_bufs(o, v, 3)) return NULL;
+    Buf out = v[0], co = v[1], mat = v[2];
     if (mat.n != co.n * out.n) {
         PyErr_SetString(PyExc_ValueError, "lincomb: bad sizes");
     } else {
@@ -324,11 +325,7 @@ static PyObject *py_lincomb(PyObject *self, PyObject *args) {
         }
         Py_END_ALLOW_THREADS
     }
-    PyBuffer_Release(&out.view);
-    PyBuffer_Release(&co.view);
-    PyBuffer_Release(&mat.view);
-    if (PyErr_Occurred()) return NULL;
-    Py_RETURN_NONE;
+    return finish(v, 3);
 }
 
 static PyMethodDef methods[] = {

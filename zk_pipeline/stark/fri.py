@@ -91,10 +91,20 @@ def fold(values, x_inv, beta: int, k: int):
     The same code folds the prover's whole layer (:class:`FVec`, reduced by its own
     arithmetic) and the verifier's opened cosets (object arrays of ints, reduced here).
     """
-    red = (lambda v: v) if isinstance(values, FVec) else (lambda v: v % P)
+    if isinstance(values, FVec):
+        def red(v):
+            return v
+
+        combine = values.combine
+    else:
+        def red(v):
+            return v % P
+
+        def combine(row):
+            return red(sum(values[t] * row[t] for t in range(k)))
+
     # c_j = (1/k) sum_t zeta^{-tj} v_t  =  x^j f_j(x^k)
-    coeffs = [red(values.combine(row) if isinstance(values, FVec) else sum(values[t] * row[t] for t in range(k)))
-              for row in _inverse_dft(k)]
+    coeffs = [combine(row) for row in _inverse_dft(k)]
     bx = red(x_inv * beta)
     out = coeffs[k - 1]
     for j in range(k - 2, -1, -1):  # Horner in (beta / x)
@@ -112,7 +122,7 @@ class FriProver:
         self.degree_bound = degree_bound
         self.lde_size = lde_size
         self.shift = shift
-        self.layers: list[tuple[np.ndarray, MerkleTree]] = []  # (matrix (k, M) of ints, tree)
+        self.layers: list[tuple[FVec, MerkleTree]] = []  # (matrix (k, M), tree)
 
     def commit(self, evals: FVec, transcript: Transcript, self_check: bool = True
                ) -> tuple[list[bytes], list[int]]:

@@ -122,6 +122,16 @@ def _limbs(values: Iterable[int]) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint64).reshape(-1, 4).copy()
 
 
+def _elementwise(kernel: str):
+    """``out = a op b`` by the C kernel of that name (``b``: same shape, or one element)."""
+
+    def op(cls, a, b):
+        return cls._call(getattr(_felt, kernel), a.shape[:-1], a, b)
+
+    op.__name__ = kernel
+    return classmethod(op)
+
+
 class _NativeOps:
     """``uint64[..., 4]`` Montgomery limbs (shape = logical shape + (4,)), C kernels."""
 
@@ -149,9 +159,13 @@ class _NativeOps:
         return cls.mul(limbs.reshape(arr.shape + (4,)), _mont_limbs(R * R % P, raw=True))
 
     @classmethod
+    def canonical(cls, d: np.ndarray) -> np.ndarray:
+        """Out of Montgomery form: limbs of ``x`` itself (``x R * 1 / R = x``)."""
+        return cls.mul(d, _mont_limbs(1, raw=True))
+
+    @classmethod
     def to_ints(cls, d: np.ndarray) -> np.ndarray:
-        canon = cls.mul(d, _mont_limbs(1, raw=True))  # x R * 1 / R = x
-        words = np.ascontiguousarray(canon).reshape(-1, 4)
+        words = np.ascontiguousarray(cls.canonical(d)).reshape(-1, 4)
         out = np.empty(words.shape[0], dtype=object)
         raw = words.tobytes()
         for i in range(words.shape[0]):
@@ -166,21 +180,10 @@ class _NativeOps:
     def scalar(c: int) -> np.ndarray:
         return _mont_limbs(c % P)
 
-    @classmethod
-    def add(cls, a, b):
-        return cls._call(_felt.add, a.shape[:-1], a, b)
-
-    @classmethod
-    def sub(cls, a, b):
-        return cls._call(_felt.sub, a.shape[:-1], a, b)
-
-    @classmethod
-    def rsub(cls, a, b):
-        return cls._call(_felt.rsub, a.shape[:-1], a, b)
-
-    @classmethod
-    def mul(cls, a, b):
-        return cls._call(_felt.mul, a.shape[:-1], a, b)
+    add = _elementwise("add")
+    sub = _elementwise("sub")
+    rsub = _elementwise("rsub")
+    mul = _elementwise("mul")
 
     @staticmethod
     def zeros(shape: tuple) -> np.ndarray:
@@ -192,7 +195,7 @@ class _NativeOps:
         a = np.array(d, dtype=np.uint64, order="C", copy=True)
         rows = a.size // (4 * n) if n else 0
         if n > 1 and rows:
-            _felt.ntt(a, rows, _twiddles_native(n, inverse))
+            _felt.ntt(a, _twiddles_native(n, inverse), rows)
         return a
 
     @classmethod
@@ -205,7 +208,7 @@ class _NativeOps:
 
     @classmethod
     def leaf_bytes(cls, d: np.ndarray) -> list[bytes]:
-        canon = cls.mul(d, _mont_limbs(1, raw=True))  # (w, N, 4) canonical little-endian limbs
+        canon = cls.canonical(d)  # (w, N, 4) little-endian limbs
         # point-major, each element big-endian: reverse the limbs, byte-swap each limb
         be = np.ascontiguousarray(canon.transpose(1, 0, 2)[..., ::-1]).byteswap()
         rows = be.view(np.uint8).reshape(be.shape[0], -1)
