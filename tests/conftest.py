@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 from zk_pipeline.db.urls import APP_SCHEMA, with_psycopg2
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+DATA = ROOT / "tests" / "data"  # public real-world inputs, provenance in its README.md
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import SHARED
+from tests.data import PRICES
 from zk_pipeline.features.fixed_point import PRICE_SCALE, to_fixed
 from zk_pipeline.features.reference_volatility import exact_volatility_annualized_bps
 from zk_pipeline.features.utilization import apy_bps, utilization_bps
@@ -30,7 +30,7 @@ def float_vol_bps(prices) -> float:
 
 
 def binance_closes() -> pd.Series:
-    raw = pd.read_csv(SHARED / "data" / "prices" / "binance_btcusdt_1h.csv")
+    raw = pd.read_csv(PRICES / "binance_btcusdt_1h.csv.gz")
     unix = raw["unix"].astype(float)
     raw["ts"] = np.where(unix > 1e11, unix / 1000, unix)
     return raw.sort_values("ts").drop_duplicates("ts")["close"].astype(str)

@@ -1,4 +1,4 @@
-"""Integrity facts of the three real Stone proofs in ../shared/data/stone_proofs.
+"""Integrity facts of the three real Stone proofs in tests/data/stone_proofs.
 
 Cross-checks against published values:
 * recursive Cairo 0 proof: program hash and output hash are the ones Integrity's
@@ -17,11 +17,11 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-from pathlib import Path
 
 import pytest
 from starknet_py.hash.hash_method import HashMethod
 
+from tests.data import stone_proofs
 from zk_pipeline.cli import stone_cmd
 from zk_pipeline.facts.stone import (
     FIELD_PRIME,
@@ -40,7 +40,7 @@ from zk_pipeline.facts.stone import (
     verifier_config_hash,
 )
 
-PROOFS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stone_proofs"
+PROOFS = stone_proofs()
 RECURSIVE0 = "recursive_cairo0_stone5_keccak_160_lsb_example_proof.json"
 SMALL0 = "small_cairo0_stone6_keccak_160_lsb_example_proof.json"
 RECURSIVE1 = "recursive_cairo1_stone5_keccak_160_lsb_example_proof.json"

@@ -50,13 +50,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.data import stone_proofs
 from zk_pipeline import cairo
 from zk_pipeline.risk.model import ALLOCATION_ORDER, ProtocolSeries
 from zk_pipeline.risk.params import ModelParams, ProtocolMeta
 from zk_pipeline.risk.statement import Statement
 
 ROOT = Path(__file__).resolve().parents[2]
-STONE_PROOFS = ROOT.parent / "shared" / "data" / "stone_proofs"
+STONE_PROOFS = stone_proofs()
 REAL_RECURSIVE_PROOF = STONE_PROOFS / "recursive_cairo0_stone5_keccak_160_lsb_example_proof.json"
 SETUP_SCRIPT = ROOT / "scripts" / "setup_cairo_venv.sh"
 MAX = 2**63 - 1
