@@ -1,6 +1,6 @@
 """``protocol_metrics``: hourly pool snapshots, validated and stored."""
 
-
+import pandas as pd
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -14,7 +14,10 @@ from dagster import (
 )
 
 from zk_pipeline.assets.partitions import hourly, md_table, partition_hour
+from zk_pipeline.assets.risk import per_protocol_metadata
 from zk_pipeline.db import repository
+from zk_pipeline.features.fixed_point import PRICE_SCALE, USD_SCALE
+from zk_pipeline.features.series import hourly_protocol_frame
 from zk_pipeline.resources import DatabaseResource, MetricsSourceResource, RiskModelResource
 from zk_pipeline.sources.base import SourceError, SourceFormatError, Window
 from zk_pipeline.sources.quality import validate
@@ -87,6 +90,11 @@ def protocol_metrics(
         },
     )
     pools = report.clean.groupby(["protocol", "pool"]).size().reset_index(name="hours")
+    frame = hourly_protocol_frame(report.clean)
+    at_hour = frame[frame["hour"] == pd.Timestamp(hour)]
+    market = per_protocol_metadata({r.protocol: {
+        "price": r.price_e8 / PRICE_SCALE, "tvl_usd": r.tvl_e6 / USD_SCALE, "volume_usd": r.volume_e6 / USD_SCALE,
+        "fees_usd": r.fees_e6 / USD_SCALE} for r in at_hour.itertuples()})
     return MaterializeResult(
         metadata={
             "source": source.name,
@@ -96,6 +104,7 @@ def protocol_metrics(
             "rows_written": written,
             "rows_repaired": int(report.clean["repaired"].sum()) if written else 0,
             "pools": MetadataValue.md(md_table(["protocol", "pool", "hours"], pools.values.tolist())),
+            **market,
         },
         check_results=[check],
     )

@@ -28,10 +28,18 @@ from zk_pipeline.resources import DatabaseResource, RiskModelResource
 from zk_pipeline.sources.base import Window
 
 FELT_SAFE_BOUND = 2**128
+RISK_TERMS = ("utilization", "volatility", "liquidity", "audit", "age")
 
 
 def _model_metadata(model) -> dict:
     return {"model_version": model.version, "model_hash": model.hash_hex}
+
+
+def per_protocol_metadata(values: dict[str, dict[str, int | float]]) -> dict[str, MetadataValue]:
+    """Numeric ``<protocol>_<name>`` entries: Dagster plots numeric metadata over materializations
+    (the markdown tables beside them it can only show)."""
+    return {f"{protocol}_{name}": MetadataValue.int(v) if isinstance(v, int) else MetadataValue.float(float(v))
+            for protocol, row in values.items() for name, v in row.items()}
 
 
 @asset(
@@ -67,9 +75,13 @@ def risk_features(context: AssetExecutionContext, database: DatabaseResource, ri
         [[n, len(statement.series[n].prices), r.volatility.volatility_annualized_bps, r.volatility_bps,
           r.utilization_bps, r.apy_bps, r.liquidity_tier, r.age_days] for n, r in result.protocols.items()],
     )
+    numbers = per_protocol_metadata({n: {
+        "volatility_annualized_bps": r.volatility.volatility_annualized_bps, "volatility_bps": r.volatility_bps,
+        "utilization_bps": r.utilization_bps, "apy_bps": r.apy_bps, "liquidity_tier": r.liquidity_tier,
+        "age_days": r.age_days} for n, r in result.protocols.items()})
     return MaterializeResult(
         metadata={"features": MetadataValue.md(table), "rows_written": len(result.protocols),
-                  "largest_intermediate_bits": largest.bit_length(), **_model_metadata(model)},
+                  "largest_intermediate_bits": largest.bit_length(), **numbers, **_model_metadata(model)},
         check_results=[AssetCheckResult(
             check_name="features_fit_felt", passed=largest < FELT_SAFE_BOUND, severity=AssetCheckSeverity.ERROR,
             metadata={"largest_intermediate_bits": largest.bit_length()})],
@@ -92,10 +104,11 @@ def risk_scores(context: AssetExecutionContext, database: DatabaseResource, risk
             scores[name] = risk_terms(f.utilization_bps, f.volatility_bps, f.liquidity_tier,
                                       model.params.protocols[name].audit_score, f.age_days, model.params)
         repository.write_scores_terms(session, hour, model.version, scores)
-    table = md_table(["protocol", "utilization", "volatility", "liquidity", "audit", "age", "risk"],
-                     [[n, t["utilization"], t["volatility"], t["liquidity"], t["audit"], t["age"], t["risk"]]
-                      for n, t in scores.items()])
-    return MaterializeResult(metadata={"risk_scores": MetadataValue.md(table), **_model_metadata(model)})
+    table = md_table(["protocol", *RISK_TERMS, "risk"], [[n, *(t[k] for k in RISK_TERMS), t["risk"]]
+                                                        for n, t in scores.items()])
+    numbers = per_protocol_metadata({n: {"risk": t["risk"], **{f"{k}_term": t[k] for k in RISK_TERMS}}
+                                     for n, t in scores.items()})
+    return MaterializeResult(metadata={"risk_scores": MetadataValue.md(table), **numbers, **_model_metadata(model)})
 
 
 @asset(
@@ -136,8 +149,11 @@ def allocation_proposal(context: AssetExecutionContext, database: DatabaseResour
     table = md_table(["protocol", "risk", "apy_bps", "score", "share (bps)"],
                      [[n, scores[n], apy[n], alloc.scores[n], getattr(alloc, f"{n}_bps")] for n in ALLOCATION_ORDER])
     return MaterializeResult(
-        metadata={"allocation": MetadataValue.md(table), "jediswap_bps": alloc.jediswap_bps,
-                  "ekubo_bps": alloc.ekubo_bps, "unclamped_jediswap_bps": alloc.raw_jediswap_bps,
+        metadata={"allocation": MetadataValue.md(table), "jediswap_bps": MetadataValue.int(alloc.jediswap_bps),
+                  "ekubo_bps": MetadataValue.int(alloc.ekubo_bps),
+                  "unclamped_jediswap_bps": MetadataValue.int(alloc.raw_jediswap_bps),
+                  **per_protocol_metadata({n: {"score": alloc.scores[n], "risk": scores[n], "apy_bps": apy[n]}
+                                           for n in ALLOCATION_ORDER}),
                   "statement_hash": statement.with_outputs().statement_hash(), **_model_metadata(model)},
         check_results=[AssetCheckResult(
             check_name="allocation_valid", passed=not problems, severity=AssetCheckSeverity.ERROR,
