@@ -102,3 +102,15 @@ def test_model_hash_is_a_stable_felt_that_tracks_params():
     assert model_hash(1, changed) != v1.hash
     assert model_hash(2, ModelParams()) != v1.hash
     assert ModelParams.from_dict(v1.params.to_dict()) == v1.params
+
+
+def test_registration_ties_the_version_label_to_its_hash():
+    from zk_pipeline.risk.registry import registration
+
+    v1 = get_version(1)
+    assert registration(1, v1.hash)[0] is True
+    uncapped = dataclasses.replace(ModelParams(), max_single_bps=10_000, min_single_bps=0)
+    ok, why = registration(1, model_hash(1, uncapped))
+    assert ok is False and v1.hash_hex in why and "differ" in why
+    ok, why = registration(99, model_hash(99, ModelParams()))
+    assert ok is None and "not in this registry" in why

@@ -12,12 +12,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
 MODEL_NAME = "zk-pipeline/risk"
 FELT_MASK = 2**250 - 1
+#: Launch times are Unix seconds in the years 1970..9999, the range a statement's hour may take.
+MIN_LAUNCH_UNIX, MAX_LAUNCH_UNIX = 0, 253_402_300_799
+SEQUENCE_LENGTHS = {"liquidity_tier_thresholds": 3, "liquidity_tier_risk": 4}
+PROTOCOL_META_KEYS = frozenset({"audit_score", "launch_unix"})
+
+
+def _short(x: Any, limit: int = 60) -> str:
+    text = repr(x)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,12 @@ class ModelParams:
     )
 
     def __post_init__(self) -> None:
-        problems = []
+        # Types first: a float, NaN or boolean would hash differently from the integer it resembles
+        # and round differently in the prover and the verifier; every comparison below needs ints.
+        problems = [f"{where} must be {what}, got {_short(v)}" for where, v, what in self._integers()
+                    if type(v) is not int]
+        if problems:
+            raise ValueError("invalid model parameters: " + "; ".join(problems))
         if not 1 <= self.utilization_window_hours <= self.volatility_window_hours <= 8760:
             problems.append("need 1 <= utilization_window_hours <= volatility_window_hours <= 8760")
         if self.volatility_window_hours < 3:
@@ -64,23 +78,44 @@ class ModelParams:
         if not 0 <= self.min_single_bps <= 5000 <= self.max_single_bps <= 10_000:
             problems.append("need 0 <= min_single_bps <= 5000 <= max_single_bps <= 10000")
         t = self.liquidity_tier_thresholds
-        if len(t) != 3 or len(self.liquidity_tier_risk) != 4:
-            problems.append("need 3 liquidity thresholds and 4 tier risks (tiers 0..3)")
-        elif not t[0] >= t[1] >= t[2] >= 0:
+        if len(t) == 3 and not t[0] >= t[1] >= t[2] >= 0:
             problems.append("liquidity thresholds must be non-increasing")
         if self.weight_den <= 0 or self.audit_den <= 0 or self.age_cap_days <= 0:
             problems.append("denominators must be positive")
         for name, meta in self.protocols.items():
             if not 0 <= meta.audit_score <= 100:
-                problems.append(f"{name}: audit_score outside 0..100")
+                problems.append(f"protocols.{name}.audit_score must be in 0..100, got {meta.audit_score}")
+            if not MIN_LAUNCH_UNIX <= meta.launch_unix <= MAX_LAUNCH_UNIX:
+                problems.append(f"protocols.{name}.launch_unix must be in {MIN_LAUNCH_UNIX}..{MAX_LAUNCH_UNIX} "
+                                f"(seconds, years 1970..9999), got {meta.launch_unix}")
         if sorted(self.protocols) != ["ekubo", "jediswap"]:
             problems.append("the allocation is defined for exactly jediswap and ekubo")
-        ints = [v for k, v in asdict(self).items() if k != "protocols"]
-        flat = [x for v in ints for x in (v if isinstance(v, (tuple, list)) else [v])]
-        if any(not isinstance(x, int) or x < 0 for x in flat):
+        if any(v < 0 for _, v, _ in self._integers()):
             problems.append("all parameters must be non-negative integers")
         if problems:
             raise ValueError("invalid model parameters: " + "; ".join(problems))
+
+    def _integers(self):
+        """``(name, value, what it must be)`` of every integer the model reads, named as in the JSON.
+
+        A container of the wrong shape is yielded whole (it is not an int, so it is reported).
+        """
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "protocols":
+                if not isinstance(value, dict) or any(not isinstance(m, ProtocolMeta) for m in value.values()):
+                    yield "protocols", value, "an object of {name: {audit_score, launch_unix}}"
+                    continue
+                for name, meta in value.items():
+                    yield f"protocols.{name}.audit_score", meta.audit_score, "an integer"
+                    yield f"protocols.{name}.launch_unix", meta.launch_unix, "an integer"
+            elif f.name in SEQUENCE_LENGTHS:
+                if not isinstance(value, tuple) or len(value) != SEQUENCE_LENGTHS[f.name]:
+                    yield f.name, value, f"a list of {SEQUENCE_LENGTHS[f.name]} integers"
+                    continue
+                yield from ((f"{f.name}[{i}]", x, "an integer") for i, x in enumerate(value))
+            else:
+                yield f.name, value, "an integer"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -96,9 +131,17 @@ class ModelParams:
             raise ValueError(f"unknown model parameters: {sorted(unknown)}")
         d = dict(d)
         if "protocols" in d:
-            d["protocols"] = {k: ProtocolMeta(**v) for k, v in d["protocols"].items()}
-        for key in ("liquidity_tier_thresholds", "liquidity_tier_risk"):
+            protocols = d["protocols"]
+            if not isinstance(protocols, dict):
+                raise ValueError("protocols must be an object of {name: {audit_score, launch_unix}}")
+            for name, meta in protocols.items():
+                if not isinstance(meta, dict) or set(meta) != PROTOCOL_META_KEYS:
+                    raise ValueError(f"protocols.{name} must be an object with exactly {sorted(PROTOCOL_META_KEYS)}")
+            d["protocols"] = {k: ProtocolMeta(**v) for k, v in protocols.items()}
+        for key in SEQUENCE_LENGTHS:
             if key in d:
+                if not isinstance(d[key], list):
+                    raise ValueError(f"{key} must be a list of {SEQUENCE_LENGTHS[key]} integers")
                 d[key] = tuple(d[key])
         return cls(**d)
 

@@ -51,3 +51,21 @@ def get_version(version: int | None = None) -> ModelVersion:
         return MODEL_VERSIONS[version]
     except KeyError:
         raise KeyError(f"unknown model version {version}; known: {sorted(MODEL_VERSIONS)}") from None
+
+
+def registration(version: int, hash_: int) -> tuple[bool | None, str]:
+    """Is ``hash_`` the registered hash of model ``version``? ``(True | False | None, reason)``.
+
+    A statement carries its model's label (``version``) and parameters; the hash binds the
+    parameters, but only this registry ties the label to them. ``False``: the label names a
+    registered version whose parameters differ, so the label misleads. ``None``: this registry
+    has no such version, so the label cannot be checked.
+    """
+    known = MODEL_VERSIONS.get(version)
+    if known is None:
+        return None, (f"model version {version} is not in this registry (known: {sorted(MODEL_VERSIONS)}); "
+                      f"its hash {felt_hex(hash_)} cannot be checked against a registered model")
+    if known.hash != hash_:
+        return False, (f"model hash {felt_hex(hash_)} is not the registered hash {known.hash_hex} of model "
+                       f"version {version}: the statement's parameters differ from that version's")
+    return True, f"model hash {felt_hex(hash_)} is the registered hash of model version {version}"

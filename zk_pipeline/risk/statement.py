@@ -34,7 +34,7 @@ from typing import Any
 from zk_pipeline.jsonio import JsonInputError, parse_json
 from zk_pipeline.risk.model import ALLOCATION_ORDER, ModelResult, ProtocolSeries, evaluate
 from zk_pipeline.risk.params import ModelParams, felt_hex, model_hash
-from zk_pipeline.risk.registry import get_version
+from zk_pipeline.risk.registry import get_version, registration
 
 FORMAT = "zk-pipeline/statement/v1"
 
@@ -58,6 +58,10 @@ class Statement:
     @property
     def model_hash(self) -> int:
         return model_hash(self.version, self.params)
+
+    def registration(self) -> tuple[bool | None, str]:
+        """Whether the model label (``version``) and the parameters' hash agree with the registry."""
+        return registration(self.version, self.model_hash)
 
     def evaluate(self) -> ModelResult:
         return evaluate(self.series, self.params, self.hour_unix)
@@ -125,7 +129,7 @@ class Statement:
         except StatementError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise StatementError(f"model: {_short(exc)}") from None
+            raise StatementError(f"model.params: {_short(exc, 400)}") from None
         if "model_hash" in model:
             claimed = _int(model["model_hash"], "model.model_hash")
             if claimed != model_hash(version, params):
@@ -151,8 +155,8 @@ class Statement:
                 raise StatementError(str(exc)) from None
             series[name] = s
         outputs = d.get("outputs")
-        if outputs is not None and not isinstance(outputs, dict):
-            raise StatementError("'outputs' must be an object")
+        if outputs is not None:
+            _check_outputs(outputs, "outputs")
         return cls(hour, version, params, series, outputs)
 
     @classmethod
@@ -199,6 +203,17 @@ def _hour(raw: Any) -> datetime:
     if hour.minute or hour.second or hour.microsecond:
         raise StatementError(f"'hour' must be on an hour boundary in UTC, got {hour.isoformat()}")
     return hour
+
+
+def _check_outputs(x: Any, where: str) -> None:
+    """Claimed outputs are nested objects of plain integers in ``[0, 2^128)`` (the AIR checks the keys)."""
+    if not isinstance(x, dict):
+        raise StatementError(f"{where} must be a JSON object")
+    for key, v in x.items():
+        if isinstance(v, dict):
+            _check_outputs(v, f"{where}.{key}")
+        elif type(v) is not int or not 0 <= v < 2**128:
+            raise StatementError(f"{where}.{key}: expected an integer in 0..2^128-1, got {_short(v)}")
 
 
 def _ints(x: Any, where: str) -> tuple[int, ...]:
