@@ -127,6 +127,15 @@ class VerifyResult(BaseModel):
     proof_hash: str = Field(description="SHA-256 of the uploaded proof bytes.")
     statement_hash: str = Field(description="SHA-256 of the uploaded statement in canonical form.")
     fact_hash: str | None = Field(description="Integrity fact hash of the statement (only when valid).")
+    distinct_query_cosets: int = Field(description="First-layer FRI cosets the proof's queries open; "
+                                                   "`security_bits` is computed from them (0 if not checked).")
+    params: dict[str, int] = Field(description="The proof's parameter set (empty if it does not decode).")
+    model_hash: str = Field(description="Hash of the statement's model parameters (0x + 64 hex digits).")
+    model_registered: bool | None = Field(
+        description="Whether `model_hash` is the registered hash of the claimed model version: false means the "
+                    "version label does not describe these parameters; null means the version is not registered "
+                    "here. A valid proof with false/null proves the parameters, not the label.")
+    model_registration: str = Field(description="The reason for `model_registered`.")
 
 
 class VerifierRecord(BaseModel):

@@ -48,6 +48,7 @@ from zk_pipeline.db.session import session_factory
 from zk_pipeline.jsonio import JsonInputError, parse_json
 from zk_pipeline import redaction
 from zk_pipeline.orchestration import BackgroundWorkers
+from zk_pipeline.risk.params import felt_hex
 from zk_pipeline.risk.statement import Statement, StatementError
 
 log = logging.getLogger(__name__)
@@ -710,10 +711,13 @@ def _verify(proof: bytes, statement_json: bytes) -> VerifyResult:
     min_bits = int(os.environ.get("ZKP_MIN_SECURITY_BITS", "96"))
     res = verify_statement(statement, proof, min_security_bits=min_bits)
     fact = compute_facts(statement, int(res.security_bits)).to_json()["fact_hash"] if res.valid else None
+    registered, registration = statement.registration()
     return VerifyResult(valid=bool(res.valid), reason=public_text(res.reason) or "", security_bits=int(res.security_bits),
                         verify_ms=float(res.verify_ms), proof_bytes=len(proof),
                         proof_hash=hashlib.sha256(proof).hexdigest(), statement_hash=statement.statement_hash(),
-                        fact_hash=fact)
+                        fact_hash=fact, distinct_query_cosets=res.distinct_query_cosets, params=res.params,
+                        model_hash=felt_hex(statement.model_hash), model_registered=registered,
+                        model_registration=registration)
 
 
 @router.post(

@@ -79,7 +79,8 @@ def test_field_element_substitutions_are_rejected(stmt, valid):
     rejected(lambda p: p.main_open.rows[0].__setitem__(5, p.main_open.rows[0][5] ^ 1))
     rejected(lambda p: p.aux_open.rows[-1].__setitem__(0, p.aux_open.rows[-1][0] ^ 1))
     rejected(lambda p: p.comp_open.rows[1].__setitem__(0, p.comp_open.rows[1][0] ^ 1))
-    rejected(lambda p: p.fri.layers[-1].values[0].__setitem__(1, p.fri.layers[-1].values[0][1] ^ 1))
+    rejected(lambda p: p.fri.layers[-1].values.__setitem__(1, p.fri.layers[-1].values[1] ^ 1))
+    rejected(lambda p: p.fri.layers[0].values.__setitem__(-1, p.fri.layers[0].values[-1] ^ 1))
     rejected(lambda p: p.main_open.auth.__setitem__(3, bytes(32)))
     rejected(lambda p: p.fri.layers[0].auth.pop())
     rejected(lambda p: setattr(p, "nonce", p.nonce + 1))
@@ -166,12 +167,15 @@ def test_dishonest_prover_volatility_root_plus_one(stmt):
 
 
 def test_low_security_parameters_are_refused(stmt):
+    """20 queries at blowup 4 give 40 query bits, below the 80-bit floor: the 8 grinding bits do not count."""
     weak = ProofParams(blowup=4, num_queries=20, grinding_bits=8)
     art = prove_statement(stmt, weak)
-    assert art.security_bits == 48
+    assert art.security_bits == 40
     res = verify_statement(stmt, art.proof_bytes)
-    assert not res.valid and "security" in res.reason and res.security_bits == 48
-    assert verify_statement(stmt, art.proof_bytes, min_security_bits=48).valid
+    assert not res.valid and "grinding not counted" in res.reason and res.security_bits == 40
+    assert not verify_statement(stmt, art.proof_bytes, min_security_bits=41).valid
+    ok = verify_statement(stmt, art.proof_bytes, min_security_bits=40)
+    assert ok.valid and ok.security_bits == 40 and ok.distinct_query_cosets == 20
 
 
 def test_a_statement_the_model_refuses_is_never_verified_even_with_a_matching_proof():
@@ -207,7 +211,7 @@ def test_a_statement_the_model_refuses_is_never_verified_even_with_a_matching_pr
 def test_a_statement_with_a_short_tier_table_is_refused_not_crashed(stmt, valid):
     from zk_pipeline.risk.params import ModelParams
 
-    with pytest.raises(ValueError, match="3 liquidity thresholds and 4 tier risks"):
+    with pytest.raises(ValueError, match="liquidity_tier_risk must be a list of 4 integers"):
         ModelParams(liquidity_tier_risk=(0, 5, 15))
     broken = dataclasses.replace(stmt.params)
     object.__setattr__(broken, "liquidity_tier_risk", (0, 5, 15))  # past __post_init__, as hostile code could

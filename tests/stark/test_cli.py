@@ -35,15 +35,19 @@ def test_prove_and_verify_json(statement_file, tmp_path, capsys):
     info = json.loads(capsys.readouterr().out)
     assert {"proof_bytes", "prove_ms", "trace_rows", "trace_columns", "security_bits"} <= set(info)
     assert info["field_backend"] == "native"  # the extension is built by the install
-    assert info["proof_bytes"] == proof.stat().st_size and info["security_bits"] == 2 * 12 + 4
+    # 12 queries at blowup 4: 24 query bits, below the 80-bit floor, so the 4 grinding bits do not count
+    assert info["proof_bytes"] == proof.stat().st_size and info["security_bits"] == 2 * 12
+    assert info["distinct_query_cosets"] == 12 and info["params"]["num_queries"] == 12
     # below the default 96 bits: refused with a reason
     assert zkp(["verify", "--input", str(statement_file), "--proof", str(proof), "--json"]) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["valid"] is False and "security" in out["reason"]
     assert zkp(["verify", "--input", str(statement_file), "--proof", str(proof), "--json",
-                "--min-security-bits", "28"]) == 0
+                "--min-security-bits", "24", "--allow-unregistered-model"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["valid"] is True and {"security_bits", "proof_bytes", "verify_ms"} <= set(out)
+    assert out["security_bits"] == 24 and out["distinct_query_cosets"] == 12
+    assert out["model_registered"] is False  # a 16-hour window is not model version 1
 
 
 def test_prove_fills_outputs_and_rejects_wrong_claims(tmp_path, capsys):
@@ -60,7 +64,8 @@ def test_prove_fills_outputs_and_rejects_wrong_claims(tmp_path, capsys):
     full = tmp_path / "full.json"
     assert zkp(["prove", "--input", str(path), "--out", str(proof), "--queries", "8", "--grinding-bits", "0",
                 "--statement-out", str(full)]) == 0
-    assert zkp(["verify", "--input", str(full), "--proof", str(proof), "--min-security-bits", "0"]) == 0
+    assert zkp(["verify", "--input", str(full), "--proof", str(proof), "--min-security-bits", "0",
+                "--allow-unregistered-model"]) == 0
     d["outputs"] = stmt.outputs
     d["outputs"]["allocation"]["jediswap_bps"] += 1
     path.write_text(json.dumps(d))
@@ -94,7 +99,10 @@ def test_standard_statement_end_to_end(tmp_path, capsys):
     assert info["trace_rows"] == 1024 and info["security_bits"] >= 96
     assert zkp(["verify", "--input", str(STANDARD), "--proof", str(proof), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["valid"] and out["security_bits"] >= 96
+    assert out["valid"] and out["security_bits"] == 96 and out["distinct_query_cosets"] == 40
+    assert out["model_registered"] is True and out["model_hash"] == info["model_hash"]
+    assert out["params"] == {"blowup": 4, "num_queries": 40, "grinding_bits": 16, "fri_folding_factor": 4,
+                             "fri_remainder_max_degree": 31}
     stmt = Statement.from_json(STANDARD.read_text())
     assert verify_statement(stmt, proof.read_bytes()).valid
 

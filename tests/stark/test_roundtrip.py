@@ -3,7 +3,7 @@
 import pytest
 
 from zk_pipeline.stark import prove_statement, verify_statement
-from zk_pipeline.stark.params import ProofParams
+from zk_pipeline.stark.params import HARD_LIMITS_POLICY, ProofParams
 from zk_pipeline.stark.prover import prove
 from zk_pipeline.stark.toy_airs import FibonacciAir, RangeCheckAir
 from zk_pipeline.stark.verifier import verify
@@ -31,12 +31,15 @@ def test_valid_statement_proofs_verify(stmt_factory):
     ProofParams(blowup=8, num_queries=5, grinding_bits=0, fri_folding_factor=4, fri_remainder_max_degree=255),
 ])
 def test_generic_prover_over_parameter_space(params):
+    """The library proves and verifies any parameter set the format carries (the policy is a separate check)."""
     trace, result = FibonacciAir.trace(128)
     proof = prove(FibonacciAir(128, result), trace, params)
-    assert verify(FibonacciAir(128, result), proof, min_security_bits=0) == params.security_bits(128 * params.blowup)
+    report = verify(FibonacciAir(128, result), proof, min_security_bits=0, policy=HARD_LIMITS_POLICY)
+    assert report.bits == params.security_bits(128 * params.blowup, HARD_LIMITS_POLICY)
+    assert report.distinct_query_cosets == params.num_queries
 
 
 def test_range_check_air_with_folding_2():
     params = ProofParams(blowup=4, num_queries=16, grinding_bits=0, fri_folding_factor=2, fri_remainder_max_degree=1)
     air = RangeCheckAir(list(range(0, 65536, 97)), 1024)
-    assert verify(RangeCheckAir(list(range(0, 65536, 97)), 1024), prove(air, air.trace(), params), 0)
+    assert verify(RangeCheckAir(list(range(0, 65536, 97)), 1024), prove(air, air.trace(), params), 0).bits == 32

@@ -11,12 +11,20 @@ statement has none (and refuses claimed outputs that differ from the model's).
 ``verify`` needs the claimed outputs in the statement: they are what the proof
 is checked against (``prove --statement-out FILE`` writes the statement with them).
 
+``verify`` also checks the statement's model label against the model registry:
+a model hash that is not the registered hash of the claimed ``version`` (or a
+version this registry does not know) makes the verdict invalid, because a
+reader would trust the label, unless ``--allow-unregistered-model`` is given;
+the output then says ``model_registered: false`` (or ``null``: unknown).
+
 Exit codes: 0 success / valid proof; 1 proving failed / proof invalid;
 2 unusable input (unreadable file, malformed statement, bad options).
 With ``--json`` one JSON object is printed on stdout:
-``prove`` -> ``proof_bytes, prove_ms, trace_rows, trace_columns, security_bits, proof_hash, air_id``,
-``statement_hash``, ``field_backend`` (``native`` or ``python``: which arithmetic the prover ran on);
-``verify`` -> ``valid, reason, security_bits, proof_bytes, verify_ms``.
+``prove`` -> ``proof_bytes, prove_ms, trace_rows, trace_columns, security_bits, distinct_query_cosets,
+params, proof_hash, air_id, statement_hash, model_hash, model_registered``, ``field_backend``
+(``native`` or ``python``: which arithmetic the prover ran on);
+``verify`` -> ``valid, reason, security_bits, distinct_query_cosets, params, model_hash,
+model_registered, model_registration, proof_bytes, verify_ms``.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import sys
 from pathlib import Path
 
 from zk_pipeline.cli.output import read_text_file
+from zk_pipeline.risk.params import felt_hex
 from zk_pipeline.risk.statement import Statement, StatementError
 
 
@@ -52,6 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--proof", required=True, type=Path, help="binary proof written by `zkp prove`")
     v.add_argument("--json", action="store_true", help="print one JSON object with the verdict")
     v.add_argument("--min-security-bits", type=int, default=96, help="refuse proofs below this (default 96)")
+    v.add_argument("--allow-unregistered-model", action="store_true",
+                   help="accept a valid proof whose model hash is not the registered hash of its version "
+                        "(reported as model_registered false/null)")
     v.set_defaults(func=run_verify)
 
 
@@ -70,7 +82,7 @@ def _load_statement(path: Path) -> Statement:
 
 def run_prove(args: argparse.Namespace) -> int:
     from zk_pipeline.stark import COMPACT_PARAMS, DEFAULT_PARAMS, ProofError, ProofParams, prove_statement
-    from zk_pipeline.stark.params import ParamsError
+    from zk_pipeline.stark.params import SECURITY_POLICY, ParamsError
 
     try:
         statement = _load_statement(args.input)
@@ -82,6 +94,7 @@ def run_prove(args: argparse.Namespace) -> int:
     try:
         base = COMPACT_PARAMS if args.compact else DEFAULT_PARAMS
         params = ProofParams(**{**base.to_dict(), **overrides})
+        SECURITY_POLICY.check(params)
     except ParamsError as exc:
         return _err(str(exc), 2)
     try:
@@ -97,10 +110,13 @@ def run_prove(args: argparse.Namespace) -> int:
         return _err(f"cannot write output: {exc.strerror or exc}", 2)
     from zk_pipeline.stark.fvec import BACKEND as FIELD_BACKEND  # loaded by the prover already
 
+    registered, _ = statement.registration()
     info = {
         "proof_bytes": len(art.proof_bytes), "prove_ms": art.prove_ms, "trace_rows": art.trace_rows,
-        "trace_columns": art.trace_columns, "security_bits": art.security_bits, "proof_hash": art.proof_hash,
-        "air_id": art.air_id, "statement_hash": art.statement_hash, "field_backend": FIELD_BACKEND,
+        "trace_columns": art.trace_columns, "security_bits": art.security_bits,
+        "distinct_query_cosets": art.distinct_query_cosets, "params": art.params, "proof_hash": art.proof_hash,
+        "air_id": art.air_id, "statement_hash": art.statement_hash, "model_hash": felt_hex(statement.model_hash),
+        "model_registered": registered, "field_backend": FIELD_BACKEND,
     }
     if args.json:
         sys.stdout.write(json.dumps(info) + "\n")
@@ -125,12 +141,23 @@ def run_verify(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _err(f"cannot read {args.proof}: {exc.strerror or exc}", 2)
     res = verify_statement(statement, proof, min_security_bits=args.min_security_bits)
+    registered, registration = statement.registration()
+    valid, reason = res.valid, res.reason
+    if valid and registered is not True and not args.allow_unregistered_model:
+        valid, reason = False, f"{registration} (--allow-unregistered-model accepts it)"
     if args.json:
-        sys.stdout.write(json.dumps({"valid": res.valid, "reason": res.reason, "security_bits": res.security_bits,
-                                     "proof_bytes": res.proof_bytes, "verify_ms": res.verify_ms}) + "\n")
-    elif res.valid:
-        sys.stdout.write(f"valid: {res.security_bits}-bit conjectured security, verified in {res.verify_ms:.0f} ms\n")
-    if not res.valid:
-        sys.stderr.write(f"zkp: proof invalid: {res.reason}\n")
+        sys.stdout.write(json.dumps({
+            "valid": valid, "reason": reason, "security_bits": res.security_bits,
+            "distinct_query_cosets": res.distinct_query_cosets, "params": res.params,
+            "model_version": statement.version, "model_hash": felt_hex(statement.model_hash),
+            "model_registered": registered, "model_registration": registration,
+            "proof_bytes": res.proof_bytes, "verify_ms": res.verify_ms}) + "\n")
+    elif valid:
+        label = "registered" if registered else "NOT REGISTERED: " + registration
+        sys.stdout.write(f"valid: {res.security_bits}-bit conjectured security ({res.distinct_query_cosets} distinct "
+                         f"query cosets), verified in {res.verify_ms:.0f} ms\n"
+                         f"model: version {statement.version}, hash {felt_hex(statement.model_hash)} ({label})\n")
+    if not valid:
+        sys.stderr.write(f"zkp: proof invalid: {reason}\n")
         return 1
     return 0

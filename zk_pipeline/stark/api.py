@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from zk_pipeline.stark.allocation_air import AIR_ID, AllocationAir, StatementNotSupported, public_data
-from zk_pipeline.stark.params import DEFAULT_PARAMS, ProofParams
+from zk_pipeline.stark.params import DEFAULT_PARAMS, SECURITY_POLICY, ParamsError, ProofParams
 from zk_pipeline.stark.proof import Proof, ProofFormatError
 from zk_pipeline.stark.prover import ProverError, ProverStats, prove
 from zk_pipeline.stark.verifier import VerificationError, verify
@@ -29,6 +29,8 @@ class ProofArtifact:
     air_id: str
     statement_hash: str
     phases_ms: dict = field(default_factory=dict)
+    distinct_query_cosets: int = 0
+    params: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,10 @@ class VerificationResult:
     security_bits: int
     verify_ms: float
     proof_bytes: int
+    #: First-layer FRI cosets the queries opened (0 when the proof was not checked that far).
+    distinct_query_cosets: int = 0
+    #: The parameter set carried in the proof (empty when it does not decode).
+    params: dict = field(default_factory=dict)
 
 
 def _outputs_mismatch(claimed, actual, path: str = "outputs") -> str | None:
@@ -55,6 +61,10 @@ def _outputs_mismatch(claimed, actual, path: str = "outputs") -> str | None:
 def prove_statement(statement, params: ProofParams | None = None) -> ProofArtifact:
     """Prove that the statement's outputs are the model's (computed first if absent)."""
     params = params or DEFAULT_PARAMS
+    try:
+        SECURITY_POLICY.check(params)
+    except ParamsError as exc:
+        raise ProofError(str(exc)) from None
     t0 = time.perf_counter()
     if statement.outputs is None:
         statement = statement.with_outputs()
@@ -82,6 +92,8 @@ def prove_statement(statement, params: ProofParams | None = None) -> ProofArtifa
         air_id=AIR_ID,
         statement_hash=statement.statement_hash(),
         phases_ms=stats.phases or {},
+        distinct_query_cosets=params.num_queries,  # the transcript draws one query per coset
+        params=params.to_dict(),
     )
 
 
@@ -90,14 +102,20 @@ def verify_statement(statement, proof_bytes: bytes, min_security_bits: int = 96)
     t0 = time.perf_counter()
     size = len(proof_bytes) if isinstance(proof_bytes, (bytes, bytearray, memoryview)) else 0
 
-    def done(valid: bool, reason: str, bits: int = 0) -> VerificationResult:
-        return VerificationResult(valid, reason, bits, round((time.perf_counter() - t0) * 1000, 1), size)
+    params: dict = {}
+
+    def done(valid: bool, reason: str, bits: int = 0, cosets: int = 0) -> VerificationResult:
+        return VerificationResult(valid, reason, bits, round((time.perf_counter() - t0) * 1000, 1), size,
+                                  cosets, params)
 
     try:
         proof = Proof.from_bytes(proof_bytes)
     except ProofFormatError as exc:
         return done(False, f"malformed proof: {exc}")
-    bits = proof.params.security_bits(proof.trace_length * proof.params.blowup)
+    params = proof.params.to_dict()
+    # Until the queries are drawn, the most the parameters could give (0 if the policy refuses them).
+    bits = 0 if SECURITY_POLICY.problems(proof.params) else proof.params.security_bits(
+        proof.trace_length * proof.params.blowup)
     try:
         air = AllocationAir(public_data(statement))
     except ValueError as exc:  # StatementNotSupported, or series/parameters the model refuses
@@ -105,9 +123,9 @@ def verify_statement(statement, proof_bytes: bytes, min_security_bits: int = 96)
     except Exception as exc:  # a hostile statement must not crash the caller either
         return done(False, f"statement not verifiable ({type(exc).__name__}: {exc})", bits)
     try:
-        bits = verify(air, proof, min_security_bits)
+        report = verify(air, proof, min_security_bits)
     except VerificationError as exc:
         return done(False, str(exc), bits)
     except Exception as exc:  # defence in depth: a hostile proof must never crash the caller
         return done(False, f"proof rejected ({type(exc).__name__}: {exc})", bits)
-    return done(True, "ok", bits)
+    return done(True, "ok", report.bits, report.distinct_query_cosets)

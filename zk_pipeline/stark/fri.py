@@ -15,9 +15,13 @@ at most ``fri_remainder_max_degree + 1``; that last polynomial is sent in the
 clear as coefficients.
 
 Query phase: for every query position the verifier opens the coset leaf in
-each layer, checks the value it expects (layer 0: the DEEP composition value
-it computed itself; later layers: its own folding of the previous leaf) and,
-at the end, that the folded value equals the clear polynomial at that point.
+each layer and, at the end, checks that the folded value equals the clear
+polynomial at that point. In every leaf the verifier already knows the values
+at the query positions (layer 0: the DEEP composition value it computed
+itself; later layers: its own folding of the previous leaf), so the proof
+omits them: the verifier puts its own values in their slots, and the Merkle
+check of the leaf is then also the check that they are right. This saves one
+element per query per layer.
 
 Folding one coset: with ``v_t = f(x zeta^t)``, the small inverse DFT gives
 ``x^j f_j(x^k) = (1/k) sum_t zeta^{-tj} v_t``, hence
@@ -45,7 +49,8 @@ class FriError(ValueError):
 
 @dataclass
 class FriLayerProof:
-    values: list[list[int]]  # per opened leaf (ascending leaf index): k values
+    #: The opened leaves' values (ascending leaf index, then slot) except the query positions'.
+    values: list[int]
     auth: list[bytes]  # Merkle multiproof
 
 
@@ -152,10 +157,14 @@ class FriProver:
 
     def open(self, positions: list[int]) -> list[FriLayerProof]:
         out = []
+        current = set(positions)  # positions in the current layer the verifier will know
         for mat, tree in self.layers:
             m = mat.shape[1]
-            leaves = sorted({p % m for p in positions})
-            out.append(FriLayerProof(mat[:, leaves].ints().T.tolist(), tree.open(leaves)))
+            leaves = sorted({p % m for p in current})
+            cols = mat[:, leaves].ints().T.tolist()
+            sent = [v for j, col in zip(leaves, cols) for t, v in enumerate(col) if j + t * m not in current]
+            out.append(FriLayerProof(sent, tree.open(leaves)))
+            current = set(leaves)  # leaf j folds to position j of the next layer
         return out
 
 
@@ -184,14 +193,15 @@ def verify_fri(
     for (size, _d), root, layer, beta in zip(plan, proof.roots, proof.layers, betas):
         m = size // k
         leaves = sorted({p % m for p in expected})
-        if len(layer.values) != len(leaves) or any(len(v) != k for v in layer.values):
-            raise FriError("FRI layer opening has the wrong shape")
-        opened = dict(zip(leaves, layer.values))
+        if len(layer.values) != len(leaves) * k - len(expected):
+            raise FriError("FRI layer opening has the wrong number of values")
+        sent = iter(layer.values)
+        opened = {j: [expected[j + t * m] if j + t * m in expected else next(sent) for t in range(k)]
+                  for j in leaves}
+        # The expected values sit in their slots: the leaf hashes to the root only if they are right.
         if not merkle_verify(root, m, {j: _leaf_bytes(opened[j]) for j in leaves}, layer.auth):
-            raise FriError("FRI layer Merkle opening does not match its root")
-        for pos, value in expected.items():
-            if opened[pos % m][pos // m] != value:
-                raise FriError("FRI layer value does not match the previous layer's folding")
+            raise FriError("FRI layer opening does not match its root (or a value does not match the "
+                           "previous layer's folding)")
         omega_inv = inv(root_of_unity(size))
         shift_inv = inv(shift)
         nxt = {}

@@ -1,6 +1,6 @@
 """The proof object and its versioned binary encoding.
 
-Layout of format version 1 (all integers big-endian; ``elem`` = 32-byte
+Layout of format version 2 (all integers big-endian; ``elem`` = 32-byte
 canonical field element ``< p``; ``digest`` = 32-byte BLAKE2s digest)::
 
     magic            8 bytes  b"ZKPSTARK"
@@ -22,9 +22,13 @@ canonical field element ``< p``; ``digest`` = 32-byte BLAKE2s digest)::
     main_opening     section
     aux_opening      section  (only if aux_width > 0)
     comp_opening     section
-    fri_layers       one section per FRI root, rows of fri_folding_factor elements
+    fri_layers       one per FRI root: u32 count + elem*, u32 auth count + digest*
+                     (the opened cosets' values except those at query positions, see fri.py)
 
     section := u16 rows, rows * width elem, u32 auth count + digest*
+
+Version 2 (with one query per first-layer coset and the FRI values the verifier
+knows left out) replaced version 1, which version-2 verifiers refuse.
 
 Rows of an opening are in ascending order of leaf index. Deserialisation
 checks every length against the bytes that remain *before* allocating, checks
@@ -45,7 +49,7 @@ from zk_pipeline.stark.merkle import DIGEST_BYTES
 from zk_pipeline.stark.params import ParamsError, ProofParams
 
 MAGIC = b"ZKPSTARK"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_LOG_TRACE = 28
 MAX_WIDTH = 4096
 
@@ -101,7 +105,8 @@ class Proof:
             _section(out, self.aux_open)
         _section(out, self.comp_open)
         for layer in self.fri.layers:
-            _section(out, Opening(layer.values, layer.auth))
+            _elems(out, layer.values)
+            _digests(out, layer.auth)
         return bytes(out)
 
     def hash(self) -> str:
@@ -171,8 +176,8 @@ class Proof:
         span("composition opening")
         layers = []
         for i in range(n_roots):
-            s = r.section(params.fri_folding_factor, f"fri layer {i}")
-            layers.append(FriLayerProof(s.rows, s.auth))
+            values = r.elems(f"fri layer {i}")
+            layers.append(FriLayerProof(values, r.digests(f"fri layer {i}")))
             span(f"fri layer {i} opening")
         if r.remaining():
             raise ProofFormatError(f"{r.remaining()} trailing bytes after the proof")
@@ -195,7 +200,11 @@ def _section(out: bytearray, op: Opening) -> None:
     for row in op.rows:
         for x in row:
             out += to_bytes(x)
-    out += len(op.auth).to_bytes(4, "big") + b"".join(op.auth)
+    _digests(out, op.auth)
+
+
+def _digests(out: bytearray, ds: list[bytes]) -> None:
+    out += len(ds).to_bytes(4, "big") + b"".join(ds)
 
 
 class _Reader:
@@ -238,8 +247,10 @@ class _Reader:
             raise ProofFormatError(f"truncated proof: {what} claims {rows} rows")
         flat = self.elem_list(rows * width, what)
         values = [flat[i * width : (i + 1) * width] for i in range(rows)]
+        return Opening(values, self.digests(what))
+
+    def digests(self, what: str) -> list[bytes]:
         count = self.u(4, what + " auth count")
         if count * DIGEST_BYTES > self.remaining():
             raise ProofFormatError(f"truncated proof: {what} claims {count} authentication nodes")
-        auth = [self.take(DIGEST_BYTES, what) for _ in range(count)]
-        return Opening(values, auth)
+        return [self.take(DIGEST_BYTES, what) for _ in range(count)]

@@ -18,7 +18,7 @@ Protocol, in transcript order (the verifier replays exactly this):
    ``D(x) = sum g_c (T_c(x) - T_c(z w^o)) / (x - z w^o) + sum g_j (H_j(x) - H_j(z)) / (x - z)``,
    a polynomial of degree ``< n`` iff every sent value is honest;
 7. **FRI** on ``D`` (see :mod:`fri`), then **proof of work**, then draw the
-   query positions and open all trees there.
+   query positions, one per first-layer FRI coset, and open all trees there.
 """
 
 from __future__ import annotations
@@ -188,8 +188,8 @@ def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS
     N = n * blowup
     if shape.composition_chunks >= blowup:
         raise ProverError(f"constraint degree needs blowup > {shape.composition_chunks}")
-    if params.num_queries > N:
-        raise ProverError("more queries than LDE points")
+    if params.num_queries > N // params.fri_folding_factor:
+        raise ProverError("more queries than first-layer FRI cosets (each query needs its own)")
 
     t = start_transcript(air, params)
 
@@ -283,7 +283,7 @@ def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS
     nonce = t.grind(params.grinding_bits)
     t.absorb_nonce(nonce)
     lap("grinding")
-    positions = t.draw_distinct_indices(params.num_queries, N)
+    positions = t.draw_distinct_indices(params.num_queries, N, N // params.fri_folding_factor)
     leaves = sorted(set(positions))
 
     def opening(matrix: FVec, tree: MerkleTree) -> Opening:

@@ -48,16 +48,23 @@ class Transcript:
     def draw_elements(self, count: int) -> list[int]:
         return [self.draw_element() for _ in range(count)]
 
-    def draw_distinct_indices(self, count: int, bound: int) -> list[int]:
-        """``count`` distinct integers in ``[0, bound)`` (``bound`` a power of two >= count)."""
-        if bound & (bound - 1) or count > bound:
-            raise ValueError("query bound must be a power of two and at least the query count")
+    def draw_distinct_indices(self, count: int, bound: int, classes: int | None = None) -> list[int]:
+        """``count`` integers in ``[0, bound)``, pairwise distinct modulo ``classes`` (default ``bound``).
+
+        FRI queries use ``classes = bound / folding factor``: positions equal modulo it lie in one
+        first-layer coset, open the same leaves and fold to the same points, so they would count once.
+        Each draw is uniform over the positions whose class is still free.
+        """
+        classes = bound if classes is None else classes
+        if bound & (bound - 1) or classes & (classes - 1) or not 0 < classes <= bound or count > classes:
+            raise ValueError("query bound and classes must be powers of two, classes <= bound, "
+                             "and at least as many classes as queries")
         chosen: list[int] = []
         seen: set[int] = set()
         while len(chosen) < count:
             x = int.from_bytes(self._squeeze(), "big") % bound  # bound | 2**256: unbiased
-            if x not in seen:
-                seen.add(x)
+            if x % classes not in seen:
+                seen.add(x % classes)
                 chosen.append(x)
         self.absorb("queries", b"".join(i.to_bytes(8, "big") for i in chosen))
         return chosen

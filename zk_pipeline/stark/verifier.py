@@ -2,8 +2,11 @@
 
 It replays the prover's transcript (see :mod:`prover` for the order) and checks:
 
-1. the proof's AIR id, trace shape and parameters match the AIR, and the
-   parameters give at least ``min_security_bits`` of conjectured security;
+1. the proof's AIR id, trace shape and parameters match the AIR, the
+   parameters are inside the :class:`~params.SecurityPolicy`, and the proof
+   gives at least ``min_security_bits`` of conjectured security, counted from
+   the distinct first-layer FRI cosets its queries open (checked once before
+   any work from the parameters, and again on the drawn positions);
 2. **out-of-domain consistency**: the constraints evaluated at ``z`` on the
    sent trace values (public columns are evaluated by the verifier itself)
    give ``H(z) = sum_j z^{jn} H_j(z)``;
@@ -23,6 +26,7 @@ from zk_pipeline.stark.air import AUX, MAIN, PUB, Air, DictFrame
 from zk_pipeline.stark.field import P, batch_inverse, inv, root_of_unity, to_bytes
 from zk_pipeline.stark.fri import FriError, verify_fri, layer_plan
 from zk_pipeline.stark.merkle import verify as merkle_verify
+from zk_pipeline.stark.params import SECURITY_POLICY, ParamsError, SecurityPolicy, SecurityReport
 from zk_pipeline.stark.poly import COSET_SHIFT, barycentric_weights, evaluate_by_weights
 from zk_pipeline.stark.proof import Opening, Proof
 from zk_pipeline.stark.prover import draw_ood_point, start_transcript
@@ -32,16 +36,21 @@ class VerificationError(ValueError):
     """The proof is invalid; the message says which check failed."""
 
 
-def verify(air: Air, proof: Proof, min_security_bits: int = 96) -> int:
-    """Check ``proof`` against ``air``; return the conjectured security bits or raise."""
+def verify(air: Air, proof: Proof, min_security_bits: int = 96,
+           policy: SecurityPolicy = SECURITY_POLICY) -> SecurityReport:
+    """Check ``proof`` against ``air``; return the security it has, or raise."""
     params = proof.params
     n = air.trace_length
     N = n * params.blowup
+    cosets = N // params.fri_folding_factor  # first-layer FRI cosets
     shape = air.shape()
-    bits = params.security_bits(N)
-    if bits < min_security_bits:
-        raise VerificationError(f"proof parameters give {bits} bits of conjectured security, "
-                                f"below the required {min_security_bits}")
+    try:
+        policy.check(params)
+    except ParamsError as exc:
+        raise VerificationError(str(exc)) from None
+    if params.num_queries > cosets:
+        raise VerificationError(f"{params.num_queries} queries but only {cosets} first-layer FRI cosets")
+    _require_bits(policy.assess(params, params.num_queries, N), min_security_bits)
     if proof.air_id != air.air_id:
         raise VerificationError(f"proof is for AIR {proof.air_id!r}, expected {air.air_id!r}")
     if (proof.trace_length, proof.main_width, proof.aux_width) != (n, air.main_width, air.aux_width):
@@ -49,8 +58,6 @@ def verify(air: Air, proof: Proof, min_security_bits: int = 96) -> int:
     chunks = shape.composition_chunks
     if proof.chunks != chunks or chunks >= params.blowup:
         raise VerificationError("wrong number of composition chunks for this AIR and blowup")
-    if params.num_queries > N:
-        raise VerificationError("more queries than LDE points")
     trace_cells = [c for c in shape.frame_cells if c[0] != PUB]
     pub_cells = [c for c in shape.frame_cells if c[0] == PUB]
     if len(proof.ood) != len(trace_cells) + chunks:
@@ -85,7 +92,9 @@ def verify(air: Air, proof: Proof, min_security_bits: int = 96) -> int:
         raise VerificationError("proof-of-work nonce is invalid: the proof was not made for this statement "
                                 "(the transcript binds every public input) or it was altered")
     t.absorb_nonce(proof.nonce)
-    positions = t.draw_distinct_indices(params.num_queries, N)
+    positions = t.draw_distinct_indices(params.num_queries, N, cosets)
+    report = policy.assess(params, len({p % cosets for p in positions}), N)
+    _require_bits(report, min_security_bits)
 
     # -- 2. out-of-domain consistency -------------------------------------------------------------
     w_n = root_of_unity(n)
@@ -143,7 +152,15 @@ def verify(air: Air, proof: Proof, min_security_bits: int = 96) -> int:
         verify_fri(proof.fri, params, n, N, COSET_SHIFT, betas, positions, first)
     except FriError as exc:
         raise VerificationError(str(exc)) from None
-    return bits
+    return report
+
+
+def _require_bits(report: SecurityReport, min_bits: int) -> None:
+    if report.bits < min_bits:
+        why = "" if report.grinding_counted else " (grinding not counted: query security below the policy's floor)"
+        raise VerificationError(f"proof gives {report.bits} bits of conjectured security "
+                                f"({report.distinct_query_cosets} distinct query cosets, {report.query_bits} bits "
+                                f"from queries){why}, below the required {min_bits}")
 
 
 def _check_opening(what: str, op: Opening, root: bytes, size: int, leaves: list[int], width: int) -> dict:
