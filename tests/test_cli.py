@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import json
 import math
 import random
@@ -96,3 +98,13 @@ def test_allocate_statement_matches_model_and_rejects_bad_input(tmp_path):
     f.write_text(json.dumps(doc))
     bad = zkp("allocate", "--input", str(f))
     assert bad.returncode != 0 and "10 prices, model needs 720" in bad.stderr
+
+
+def test_every_command_help_is_plain_text(capsys):
+    from zk_pipeline.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, command in commands.items():
+        text = command.format_help()
+        assert "``" not in text and ":class:" not in text, (name, text)

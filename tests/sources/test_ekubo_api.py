@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tests.sources.doubles import EkuboApiDouble, EkuboPairData, closed_port_url, js_time
-from zk_pipeline.sources.base import SNAPSHOT_COLUMNS, SourceError, Window
+from zk_pipeline.sources.base import SNAPSHOT_COLUMNS, SourceError, SourceUnreachable, Window
 from zk_pipeline.sources.ekubo_api import KNOWN_TOKENS, EkuboApiSource
 from zk_pipeline.sources.http import HttpClient, clear_cache, redact_url
 
@@ -280,7 +280,9 @@ def test_connection_error_message_hides_query_and_path_secrets(fake_time: FakeTi
     with pytest.raises(SourceError) as caught:
         http.get_json(url, {"apikey": "hunter2-hunter2"})
     message = str(caught.value)
-    assert "after 2 attempt(s)" in message and "ConnectionError" in message
+    # Nothing listens there: a definite answer, not retried.
+    assert isinstance(caught.value, SourceUnreachable) and fake_time.sleeps == []
+    assert "connection refused, not retried" in message.replace(" (nothing listens there)", "")
     assert "SECRETKEY" not in message and "hunter2" not in message
     assert caught.value.__cause__ is None and caught.value.__context__ is None
 
@@ -299,3 +301,10 @@ def test_invalid_url_raises_source_error_without_echoing_it(fake_time: FakeTime)
     with pytest.raises(SourceError, match="not a valid URL") as caught:
         HttpClient(sleep=fake_time.sleep, clock=fake_time.clock).get_json("no-scheme/KEY0123456789abcdefgh")
     assert "KEY0123456789abcdefgh" not in str(caught.value)
+
+
+def test_a_name_that_does_not_resolve_is_not_retried(fake_time: FakeTime) -> None:
+    http = HttpClient(max_attempts=4, sleep=fake_time.sleep, clock=fake_time.clock)
+    with pytest.raises(SourceUnreachable, match="DNS lookup failed") as caught:
+        http.get_json("http://no-such-host.invalid/v1/tvl")
+    assert fake_time.sleeps == [] and not caught.value.retryable

@@ -19,7 +19,7 @@ from zk_pipeline.db import repository
 from zk_pipeline.features.fixed_point import PRICE_SCALE, USD_SCALE
 from zk_pipeline.features.series import hourly_protocol_frame
 from zk_pipeline.resources import DatabaseResource, MetricsSourceResource, RiskModelResource
-from zk_pipeline.sources.base import SourceError, SourceFormatError, Window
+from zk_pipeline.sources.base import SourceError, Window
 from zk_pipeline.sources.quality import validate
 
 #: Issues listed in the check's ``rows`` metadata: every row of a 720-hour window over 20 pools.
@@ -45,18 +45,19 @@ def protocol_metrics(
     an hour never depend on which other partitions happened to run before.
     Source errors are retried (``metrics_source.retries`` times) with
     exponential backoff starting at ``metrics_source.retry_backoff_s``;
-    format errors (``SourceFormatError``: unusable data) fail at once.
+    errors that waiting cannot fix (``retryable`` false: unusable data, DNS,
+    refused, 4xx) fail at once.
     """
     hour = partition_hour(context)
     window = Window(hour, risk_model.model().params.volatility_window_hours)
     source = metrics_source.build()
     try:
         raw = source.fetch(window)
-    except SourceFormatError as exc:
-        # The data itself is unusable (missing columns, empty or garbage file): retrying cannot help.
-        context.log.error(f"source {source.name} delivered unusable data: {exc}")
-        raise Failure(description=f"source {source.name}: {exc}", allow_retries=False) from None
     except SourceError as exc:
+        if not exc.retryable:
+            # Unusable data, or a definite "no" from the network (DNS, refused, 4xx): waiting cannot help.
+            context.log.error(f"source {source.name} failed: {exc}")
+            raise Failure(description=f"source {source.name}: {exc}", allow_retries=False) from None
         retries = metrics_source.retries
         if context.retry_number >= retries:
             context.log.error(f"source {source.name} failed ({exc}); giving up after {retries} retries")

@@ -7,6 +7,7 @@ handler it sets returns the process exit code.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from zk_pipeline.cli import allocate_cmd, db_cmd, features_cmd, prove_cmd, run_cmd, stone_cmd
@@ -19,7 +20,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(sub)
+    for command in sub.choices.values():
+        if command.description:
+            command.description = plain_text(command.description)
+        for action in command._actions:
+            if action.help:
+                action.help = plain_text(action.help)
     return parser
+
+
+def plain_text(doc: str) -> str:
+    """A module docstring as terminal text: the commands' help is their docstring, written in reST."""
+    doc = re.sub(r"``(.+?)``", r"\1", doc, flags=re.S)
+    return re.sub(r"^::\n", "", doc, flags=re.M).strip()  # a literal block's marker
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from zk_pipeline.cli.failure_summary import summarize_failed_run
 from zk_pipeline.cli.output import fail
 from zk_pipeline.db.urls import redact, with_psycopg2
 
@@ -53,7 +54,17 @@ def prepare_environment(data_dir: Path) -> object | None:
     return server
 
 
-def materialize_latest_hour() -> str:
+#: The first run stays quiet on the terminal (a failure is summed up in one paragraph instead);
+#: its full log is in the UI's run view.
+CONSOLE_LOG_LEVEL = "CRITICAL"
+
+
+def materialize_latest_hour():
+    """Materialize the latest complete hour; returns (partition key, the run's result).
+
+    A failed run does not raise: ``zkp run`` still starts the UI and the API,
+    which is where the failure can be looked at.
+    """
     from dagster import DagsterInstance
 
     from zk_pipeline.db import repository
@@ -72,20 +83,37 @@ def materialize_latest_hour() -> str:
         print("[zkp] the built-in prover runs on its pure-Python field backend, ~8x slower; the native one "
               "needs zk_pipeline/stark/_felt.c built (a C compiler at install) and ZKP_FIELD_BACKEND unset",
               flush=True)
+    print(f"[zkp] materializing hour {key}: metrics → features → risk → allocation → proof → fact → decision",
+          flush=True)
     started = time.monotonic()
     with DagsterInstance.get() as instance:
-        result = defs.resolve_job_def("allocation_job").execute_in_process(partition_key=key, instance=instance)
-    print(f"[zkp] materialized partition {key} in {time.monotonic() - started:.1f}s (run {result.run_id})", flush=True)
-    return key
+        result = defs.resolve_job_def("allocation_job").execute_in_process(
+            partition_key=key, instance=instance, raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL}}}},
+        )
+    took = time.monotonic() - started
+    if result.success:
+        print(f"[zkp] materialized hour {key} in {took:.1f}s (run {result.run_id[:8]})", flush=True)
+    return key, result
 
 
-def _spawn(cmd: list[str]) -> subprocess.Popen:
+def _spawn(cmd: list[str], cwd: Path, log: Path) -> subprocess.Popen:
+    """A service in a session of its own, its output in ``log`` (the terminal stays readable)."""
     def child_setup() -> None:
         os.setsid()
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
-    return subprocess.Popen(cmd, cwd=REPO, preexec_fn=child_setup)
+    with open(log, "ab") as out:
+        return subprocess.Popen(cmd, cwd=cwd, preexec_fn=child_setup, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -152,27 +180,45 @@ def run(args: argparse.Namespace) -> int:
     children: list[subprocess.Popen] = []
     _install_interrupt_handlers()
     try:
-        materialize_latest_hour()
+        key, result = materialize_latest_hour()
+        ui = f"http://127.0.0.1:{args.dagster_port}"
+        summary = None if result.success else summarize_failed_run(result, key, None if args.no_serve else ui)
         if args.no_serve:
-            return 0
+            return 0 if summary is None else fail(summary, code=1)
         _install_interrupt_handlers()  # Dagster's in-process execution restores the handlers it found
         bin_dir = Path(sys.executable).parent
+        logs = data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
         # The API launches orchestration runs through this webserver's GraphQL API.
-        os.environ.setdefault("DAGSTER_GRAPHQL_URL", f"http://127.0.0.1:{args.dagster_port}/graphql")
-        children.append(_spawn([str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"),
-                                "-h", "127.0.0.1", "-p", str(args.dagster_port)]))
-        children.append(_spawn([str(bin_dir / "uvicorn"), "api.main:app", "--host", "127.0.0.1",
-                                "--port", str(args.api_port)]))
+        os.environ.setdefault("DAGSTER_GRAPHQL_URL", f"{ui}/graphql")
+        # Dagster runs in its home, where the instance's dagster.yaml is (the workspace path is absolute).
+        services = [
+            ("Dagster UI + daemon", logs / "dagster.log",
+             [str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"),
+              "-h", "127.0.0.1", "-p", str(args.dagster_port)], Path(os.environ["DAGSTER_HOME"])),
+            ("API", logs / "api.log",
+             [str(bin_dir / "uvicorn"), "api.main:app", "--host", "127.0.0.1", "--port", str(args.api_port)], REPO),
+        ]
+        for _, log, cmd, cwd in services:
+            children.append(_spawn(cmd, cwd, log))
+        api = f"http://127.0.0.1:{args.api_port}"
         print(
-            f"\n[zkp] Dagster UI: http://127.0.0.1:{args.dagster_port}  (ready after ~15 s)\n"
-            f"[zkp] API:       http://127.0.0.1:{args.api_port}/docs\n"
-            f"[zkp] Ctrl-C stops everything, PostgreSQL included.\n",
+            f"\n[zkp] started: PostgreSQL, the Dagster UI and daemon (hourly schedule on), the API"
+            f"\n[zkp]   Dagster UI  {ui}   (answers after ~15 s; assets under \"Assets\")"
+            f"\n[zkp]   API         {api}/docs"
+            f"\n[zkp]   try         curl -s {api}/api/v1/risk-engine/decisions"
+            f"\n[zkp]   logs        {logs}/"
+            f"\n[zkp] Ctrl-C stops everything, PostgreSQL included.\n",
             flush=True,
         )
+        if summary is not None:
+            print(f"[zkp] {summary}\n", flush=True)
         while all(c.poll() is None for c in children):
             time.sleep(0.5)
-        dead = [c.args[1] if len(c.args) > 1 else c.args[0] for c in children if c.poll() is not None]
-        return fail(f"a service exited unexpectedly: {dead}", code=1)
+        dead = [(name, log) for (name, log, _, _), c in zip(services, children) if c.poll() is not None]
+        for name, log in dead:
+            sys.stderr.write(f"[zkp] {name} exited; the end of {log}:\n{_tail(log)}\n")
+        return fail(f"a service exited unexpectedly: {', '.join(name for name, _ in dead)}", code=1)
     except KeyboardInterrupt:
         print("\n[zkp] stopping…", flush=True)
         return 0

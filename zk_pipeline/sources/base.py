@@ -37,8 +37,11 @@ ROW_COLUMNS: tuple[str, ...] = ("source_row", "reject_rule", "reject_detail")
 class SourceError(RuntimeError):
     """A source could not deliver data (network, protocol or format problem).
 
-    Dagster retries the metrics asset on this error; anything else is a bug.
+    Dagster retries the metrics asset on this error when ``retryable`` is true
+    (a timeout, an overloaded server); anything else is a bug.
     """
+
+    retryable = True
 
 
 class SourceFormatError(SourceError):
@@ -46,6 +49,19 @@ class SourceFormatError(SourceError):
     lacks columns, is empty or garbage). Retrying cannot help, so the metrics
     asset fails at once with the reason instead of retrying.
     """
+
+    retryable = False
+
+
+class SourceUnreachable(SourceError):
+    """The network gave a definite answer that waiting will not change: the
+    host name does not resolve, nothing listens on the port, the network is
+    unreachable, or the server refused the request (4xx). Not retried, so an
+    offline machine fails in seconds with the cause instead of minutes of
+    backoff.
+    """
+
+    retryable = False
 
 
 @dataclass(frozen=True)

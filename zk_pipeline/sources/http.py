@@ -5,7 +5,9 @@ server is briefly overloaded (5xx), or it asks us to slow down (429). Those
 are retried a bounded number of times with exponential backoff, because the
 hourly run would otherwise fail on a blip; anything else (4xx, a body that is
 not JSON) is a real answer and fails at once. Every failure surfaces as
-``SourceError``, which Dagster retries at the asset level.
+``SourceError``, which Dagster retries at the asset level; a definite "no"
+from the network (the name does not resolve, nothing listens, no route, a
+4xx) is ``SourceUnreachable``, retried nowhere, with its cause in the message.
 
 Successful responses are cached in memory for a short time (60 s by default)
 in one cache per *process*, shared by every ``HttpClient``: the resource
@@ -25,8 +27,10 @@ form of a URL, and exception text from the HTTP stack is scrubbed with
 
 from __future__ import annotations
 
+import errno
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -35,7 +39,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import requests
 
-from zk_pipeline.sources.base import SourceError
+from zk_pipeline.sources.base import SourceError, SourceUnreachable
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDACTED = "***"
@@ -196,11 +200,13 @@ class HttpClient:
         reason = "no attempt made"
         for attempt in range(1, self.max_attempts + 1):
             retry_after: float | None = None
+            definite: str | None = None
             try:
                 response = self._session.get(url, params=params, timeout=self.timeout_s)
             except requests.Timeout:
                 reason = f"timed out after {self.timeout_s:g}s"
             except requests.RequestException as exc:
+                definite = network_cause(exc)
                 detail = redact_text(str(exc), [full_url, url], params.values())
                 reason = f"{type(exc).__name__}: {detail}"
             else:
@@ -208,11 +214,44 @@ class HttpClient:
                     return response.text
                 reason = f"HTTP {response.status_code}"
                 if response.status_code not in RETRY_STATUSES:
-                    raise SourceError(f"GET {redact_url(url)} failed: {reason} (not retried)")
+                    raise SourceUnreachable(f"{reason}, not retried: GET {redact_url(url)}")
                 retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+            if definite is not None:
+                # Raised outside the ``except``, so no exception holding the full URL is chained to it.
+                raise SourceUnreachable(f"{definite}, not retried: GET {redact_url(url)}")
             if attempt < self.max_attempts:
                 self._sleep(self._backoff(attempt, retry_after))
         raise SourceError(f"GET {redact_url(url)} failed after {self.max_attempts} attempt(s): {reason}")
+
+
+_DEFINITE_ERRNOS = {errno.ECONNREFUSED: "connection refused (nothing listens there)",
+                    errno.ENETUNREACH: "network unreachable (no network?)",
+                    errno.EHOSTUNREACH: "host unreachable"}
+
+
+def network_cause(exc: BaseException) -> str | None:
+    """A short cause for failures that waiting will not fix, else ``None``.
+
+    ``requests`` wraps urllib3 which wraps the socket error, so the chain
+    (``__cause__``/``__context__`` and urllib3's ``reason``) is searched for
+    the resolver's or the kernel's answer.
+    """
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, socket.gaierror):
+            return "DNS lookup failed (name does not resolve; no network?)"
+        if type(e).__name__ == "NameResolutionError":
+            return "DNS lookup failed (name does not resolve; no network?)"
+        if isinstance(e, OSError) and e.errno in _DEFINITE_ERRNOS:
+            return _DEFINITE_ERRNOS[e.errno]
+        stack += [e.__cause__, e.__context__, getattr(e, "reason", None)]
+        stack += [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
+    return None
 
 
 def _parse_retry_after(value: str | None) -> float | None:
