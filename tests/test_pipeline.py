@@ -183,3 +183,31 @@ def test_live_rpc_source_feeds_the_metrics_asset(db_url, dagster_instance):
         rows = s.scalars(select(ProtocolMetric)).all()
     assert {(r.protocol, r.hour) for r in rows} == {("ekubo", hour), ("jediswap", hour)}
     assert all(r.source == "starknet_rpc" for r in rows)
+
+
+def test_a_proposal_whose_model_label_and_hash_disagree_is_not_proved(db_url, dagster_instance):
+    """The stored statement's parameters are changed and re-hashed under the same version label."""
+    from dagster import AssetSelection
+
+    from zk_pipeline.risk.params import ModelParams
+    from zk_pipeline.risk.statement import Statement
+
+    partition = PARTITIONS[0]
+    upstream = AssetSelection.assets("protocol_metrics", "risk_features", "risk_scores", "allocation_proposal")
+    first = materialize(all_assets, selection=upstream, partition_key=partition,
+                        resources=pipeline_resources(db_url), instance=dagster_instance)
+    assert first.success
+    with session_scope(db_url) as s:
+        proposal = s.scalars(select(AllocationProposal)).one()
+        stmt = Statement.from_dict(proposal.statement)
+        loose = ModelParams(**{**stmt.params.__dict__, "max_single_bps": 10_000, "min_single_bps": 0})
+        forged = Statement(stmt.hour, stmt.version, loose, stmt.series).with_outputs()
+        assert forged.registration()[0] is False
+        proposal.statement = forged.to_dict()
+    result = materialize(all_assets, selection=AssetSelection.assets("allocation_proof"), partition_key=partition,
+                         resources=pipeline_resources(db_url), instance=dagster_instance, raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "is not the registered hash" in failure.step_failure_data.user_failure_data.description
+    with session_scope(db_url) as s:
+        assert repository.count(s, ProofJob) == 0

@@ -47,7 +47,12 @@ def _proposal_statement(database: DatabaseResource, context: AssetExecutionConte
         proposal = repository.get_proposal(s, hour, model.version)
         if proposal is None:
             raise Failure(description=f"no allocation proposal for {hour.isoformat()}")
-        return Statement.from_dict(proposal.statement)
+        statement = Statement.from_dict(proposal.statement)
+    # A proof certifies parameters, not their label: only a label the registry ties to them is proved.
+    registered, reason = statement.registration()
+    if registered is not True:
+        raise Failure(description=f"proposal for {hour.isoformat()} refused: {reason}", allow_retries=False)
+    return statement
 
 
 @asset(
