@@ -95,9 +95,9 @@ def test_program_input_and_expected_output_shapes():
     assert cairo.inputs_commitment(later) != out[0]
 
 
-def _run(cairo_run: str, compiled: cairo.CompiledProgram, statement, workdir: Path) -> cairo.CairoRun:
+def _run(cairo_run: str, compiled: cairo.CompiledProgram, statement, workdir: Path, **kw) -> cairo.CairoRun:
     workdir.mkdir(parents=True, exist_ok=True)
-    return cairo.run_program(compiled, statement, workdir, cairo_run=cairo_run, timeout_s=300)
+    return cairo.run_program(compiled, statement, workdir, cairo_run=cairo_run, timeout_s=300, **kw)
 
 
 def _run_raw(cairo_run: str, compiled: cairo.CompiledProgram, program_input: dict, workdir: Path):
@@ -129,7 +129,7 @@ def test_runs_match_the_python_model_bit_for_bit(tmp_path):
     zero_tvl["inputs"][len(cairo.PARAM_ORDER) + p.volatility_window_hours + 2 * p.utilization_window_hours + 1] = 0
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        real = pool.submit(_run, cairo_run, proof_prog, replay, tmp_path / "replay")
+        real = pool.submit(_run, cairo_run, proof_prog, replay, tmp_path / "replay", cache_dir=tmp_path / "cache")
         runs = {name: pool.submit(_run, cairo_run, plain_prog, st, tmp_path / name)
                 for name, st in statements.items()}
         refused = {name: pool.submit(_run_raw, cairo_run, plain_prog, inp, tmp_path / name)
@@ -144,6 +144,17 @@ def test_runs_match_the_python_model_bit_for_bit(tmp_path):
         run = real.result()
     expected = cairo.expected_output(replay)
     assert run.output == expected
+
+    # The same statement again comes from the run cache: no cairo-run process, the same files, and a
+    # private input that points at this run's own trace and memory.
+    started: list[int] = []
+    again = _run(cairo_run, proof_prog, replay, tmp_path / "again", cache_dir=tmp_path / "cache",
+                 on_start=started.append)
+    assert started == [] and again.output == expected
+    for name in ("public_input", "trace", "memory"):
+        assert getattr(again, name).read_bytes() == getattr(run, name).read_bytes(), name
+    private = json.loads(again.private_input.read_text())
+    assert (private["trace_path"], private["memory_path"]) == (str(again.trace), str(again.memory))
     summary = replay.evaluate().summary()
     assert expected[-2] + expected[-1] == 10_000 and summary["protocols"]["jediswap"]["risk"] == expected[8]
 

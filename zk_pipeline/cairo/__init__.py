@@ -340,17 +340,29 @@ def parse_printed_output(stdout: str) -> list[int]:
     return values
 
 
+#: Proof-mode runs kept by ``run_program``'s cache (each is a few MB: trace, memory, AIR inputs).
+RUN_CACHE_ENTRIES = 16
+_RUN_FILES = ("public_input", "private_input", "trace", "memory")
+
+
 def run_program(compiled: CompiledProgram, statement: Statement, workdir: Path, *, cairo_run: str,
-                timeout_s: float, on_start: Callable[[int], None] | None = None) -> CairoRun:
+                timeout_s: float, on_start: Callable[[int], None] | None = None,
+                cache_dir: Path | None = None) -> CairoRun:
     """Run the program on the statement with ``cairo-run --layout recursive``, writing files under ``workdir``.
 
     A proof-mode program is run with ``--proof_mode`` and leaves the AIR
     public/private inputs, trace and memory for ``cpu_air_prover``; a plain
     program leaves a Cairo PIE (``pie.zip``).
+
+    With ``cache_dir``, a proof-mode run is kept under the SHA-256 of the
+    compiled program, its input and the ``cairo-run`` used: the run is
+    deterministic, so a retry or a fallback re-proving the same statement
+    skips the VM (seconds to minutes) and gets identical files.
     """
     workdir = Path(workdir)
+    inputs = json.dumps(program_input(statement))
     input_path = workdir / "program_input.json"
-    input_path.write_text(json.dumps(program_input(statement)))
+    input_path.write_text(inputs)
     argv = [cairo_run, "--program", str(compiled.path), "--program_input", str(input_path), "--layout", LAYOUT,
             "--print_output"]
     files: dict[str, Path] = {}
@@ -364,8 +376,62 @@ def run_program(compiled: CompiledProgram, statement: Statement, workdir: Path, 
         files = {"pie": workdir / "pie.zip"}
         argv += ["--cairo_pie_output", str(files["pie"])]
     started = time.monotonic()
+    entry = None
+    if cache_dir is not None and compiled.proof_mode:
+        key = hashlib.sha256(b"\0".join([compiled.path.read_bytes(), inputs.encode(), LAYOUT.encode(),
+                                         _executable_identity(cairo_run)])).hexdigest()[:32]
+        entry = Path(cache_dir) / "runs" / key
+        output = _cached_run(entry, files)
+        if output is not None:
+            return CairoRun(output=output, seconds=time.monotonic() - started, **files)
     proc = run_tool(argv, timeout_s, "cairo-run", on_start=on_start)
     missing = [p.name for p in files.values() if not p.exists()]
     if missing:
         raise CairoToolError(f"cairo-run exited 0 but did not write {', '.join(missing)}")
-    return CairoRun(output=parse_printed_output(proc.stdout), seconds=time.monotonic() - started, **files)
+    output = parse_printed_output(proc.stdout)
+    if entry is not None:
+        _store_run(entry, files, output)
+    return CairoRun(output=output, seconds=time.monotonic() - started, **files)
+
+
+def _executable_identity(command: str) -> bytes:
+    """Path and file identity of ``command``: a reinstalled or replaced cairo-run misses the cache."""
+    path = shutil.which(command) or command
+    try:
+        st = os.stat(path)
+    except OSError:
+        return path.encode()
+    return f"{os.path.realpath(path)}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode()
+
+
+def _cached_run(entry: Path, files: dict[str, Path]) -> list[int] | None:
+    """Copy a cached run into place (its private input pointed at the new trace and memory); its output."""
+    try:
+        output = json.loads((entry / "output.json").read_text())
+        for name, dest in files.items():
+            shutil.copyfile(entry / dest.name, dest)
+    except (OSError, ValueError):
+        return None
+    private = json.loads(files["private_input"].read_text())
+    private.update(trace_path=str(files["trace"]), memory_path=str(files["memory"]))
+    files["private_input"].write_text(json.dumps(private))
+    os.utime(entry)  # most recently used
+    return [int(v) for v in output]
+
+
+def _store_run(entry: Path, files: dict[str, Path], output: list[int]) -> None:
+    """Write the entry beside its final place and rename it in, then drop the least recently used."""
+    root = entry.parent
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=root, prefix=".run-"))
+    try:
+        for dest in files.values():
+            shutil.copyfile(dest, staging / dest.name)
+        (staging / "output.json").write_text(json.dumps(output))
+        os.rename(staging, entry)
+    except OSError:  # another process stored the same run first, or the disk is full: the run itself stands
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    entries = sorted((p for p in root.iterdir() if not p.name.startswith(".")), key=lambda p: p.stat().st_mtime)
+    for old in entries[:-RUN_CACHE_ENTRIES]:
+        shutil.rmtree(old, ignore_errors=True)

@@ -6,7 +6,8 @@ contracts. The flow, every step a child process under the attempt's deadline
 (own session, killed as a group on timeout, dies with its parent)::
 
     cairo-compile --proof_mode allocation.cairo        (cached by source hash)
-    cairo-run --proof_mode --layout recursive ...      (AIR public/private input, trace, memory)
+    cairo-run --proof_mode --layout recursive ...      (AIR public/private input, trace, memory;
+                                                        cached by program, input and cairo-run)
     cpu_air_prover --parameter_file ... --out_file proof.json
     cpu_air_verifier --in_file proof.json              (in verify)
 
@@ -201,7 +202,8 @@ class StoneBackend(ProverBackend):
             work = Path(tmp)
             try:
                 run = cairo.run_program(compiled, statement, work, cairo_run=self.cairo_run,
-                                        timeout_s=remaining("cairo-run"), on_start=self.on_start)
+                                        timeout_s=remaining("cairo-run"), on_start=self.on_start,
+                                        cache_dir=self.cache_dir or cairo.default_cache_dir())
             except cairo.CairoToolTimeout:
                 raise ProverTimeout(f"{self.name}: cairo-run still running after {timeout_s:g}s; killed") from None
             except cairo.CairoToolError as exc:
