@@ -7,6 +7,7 @@
 # backend (ZKP_STONE_CAIRO_RUN=<venv>/bin/cairo-run) use this venv.
 #
 # Usage: scripts/setup_cairo_venv.sh [VENV_DIR]      (default: <repo>/.cairo-venv)
+#        scripts/setup_cairo_venv.sh --check          (only: is there a Python 3.10? exit 0 or 3)
 # Interpreter: $CAIRO_PYTHON if set, else python3.10 on PATH, else a pyenv 3.10.
 # Exit status: 0 ready (prints the cairo-run path), 3 no Python 3.10 found,
 # anything else: venv creation or pip failed (pip's output is on stderr).
@@ -18,10 +19,20 @@ set -euo pipefail
 
 CAIRO_LANG_REQUIREMENT="cairo-lang==0.14.0.1"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+CHECK_ONLY=0
+if [[ "${1:-}" == "--check" ]]; then CHECK_ONLY=1; shift; fi
 VENV="${1:-$ROOT/.cairo-venv}"
 STAMP="$VENV/.zkp-cairo-lang"
 
-if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$CAIRO_LANG_REQUIREMENT" ]] \
+# One builder at a time: `make test` builds in the background while test processes that need
+# cairo-run call this script too; they wait here for the build instead of racing it.
+if [[ $CHECK_ONLY == 0 ]]; then
+    mkdir -p "$(dirname "$VENV")"
+    exec 9>"$VENV.lock"
+    flock 9
+fi
+
+if [[ $CHECK_ONLY == 0 && -f "$STAMP" && "$(cat "$STAMP")" == "$CAIRO_LANG_REQUIREMENT" ]] \
     && "$VENV/bin/cairo-run" --version >/dev/null 2>&1; then
     echo "$VENV/bin/cairo-run"
     exit 0
@@ -48,6 +59,11 @@ if ! PY="$(find_python310)"; then
     echo "setup_cairo_venv: no Python 3.10 interpreter found (tried \$CAIRO_PYTHON, python3.10," \
          "pyenv 3.10.x); cairo-run from cairo-lang 0.14 needs Python 3.10" >&2
     exit 3
+fi
+
+if [[ $CHECK_ONLY == 1 ]]; then
+    echo "$PY"
+    exit 0
 fi
 
 rm -rf "$VENV"

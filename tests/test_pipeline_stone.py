@@ -43,6 +43,7 @@ def _run(db_url, instance, backends):
                        instance=instance, raise_on_error=False)
 
 
+@pytest.mark.slow
 def test_a_stone_proof_carries_the_decision(db_url, dagster_instance, monkeypatch, tmp_path):
     _stone_env(monkeypatch, tmp_path)
     result = _run(db_url, dagster_instance, ["stone"])

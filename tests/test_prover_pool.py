@@ -9,6 +9,8 @@ overlap in time, while both hours still get their decision.
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import shutil
 import subprocess
@@ -38,6 +40,7 @@ WORKER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_runs_queue_for_the_single_prover_slot(db_url, tmp_path, monkeypatch):
     home = tmp_path / "dagster_home"
     home.mkdir()

@@ -8,6 +8,8 @@ stop every one of them and PostgreSQL, and exit 0.
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import signal
 import socket
@@ -49,6 +51,7 @@ def _ok(url: str, **kw) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_zkp_run_serves_everything_and_one_ctrl_c_stops_it_all(tmp_path):
     data_dir = tmp_path / "data"
     ui, api = _free_port(), _free_port()

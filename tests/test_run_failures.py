@@ -57,6 +57,7 @@ def _assert_one_paragraph(stderr: str) -> str:
     return error
 
 
+@pytest.mark.slow
 def test_a_bad_replay_row_is_named_and_the_ui_and_api_still_come_up(tmp_path, migrated_url):
     replay, line_no = _broken_replay(tmp_path)
     ui, api = _free_port(), _free_port()

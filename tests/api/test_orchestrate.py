@@ -115,6 +115,7 @@ def wait_finished(client: TestClient, status_url: str, timeout: float = 120) -> 
         time.sleep(0.5)
 
 
+@pytest.mark.slow
 def test_partition_proof_then_orchestrate_in_process_and_through_graphql(
         client, db_url, dagster_home, dagster_instance, monkeypatch):
     with dagster_webserver(dagster_home, db_url) as (port, proc):  # boots while the rest goes on

@@ -7,6 +7,8 @@ in this process stand for two processes, and a real second API process is killed
 
 from __future__ import annotations
 
+import pytest
+
 import time
 
 import httpx
@@ -65,6 +67,7 @@ def test_recovery_skips_jobs_a_live_process_holds(db_url):
         other.close()
 
 
+@pytest.mark.slow
 def test_a_second_api_finishes_the_jobs_of_one_that_was_killed(db_url, tmp_path, monkeypatch):
     """API A (a real process) is proving; API B starts beside it and leaves A's job alone; A is killed;
     B's periodic sweep takes the job over and finishes it."""

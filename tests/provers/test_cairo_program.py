@@ -8,6 +8,8 @@ statement (model v1, 720-hour window, 2**17 steps) about half a minute.
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import re
 import subprocess
@@ -107,6 +109,7 @@ def _run_raw(cairo_run: str, compiled: cairo.CompiledProgram, program_input: dic
                            "--layout", "recursive", "--print_output"], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_runs_match_the_python_model_bit_for_bit(tmp_path):
     """Random small statements (wild ones hit the +100 % cap, price 1, TVL 1, 2**63 - 1 inputs, every clamp)
     and the real replay statement; plus inputs the program must refuse.

@@ -66,6 +66,7 @@ def test_shipped_parameters_security_and_fri_equation():
         fri_step_list(3000, 64)
 
 
+@pytest.mark.slow
 def test_whole_flow_on_a_real_cairo_run(tmp_path):
     cairo_run = doubles.real_cairo_run()
     st = doubles.default_model_statement(21)
