@@ -7,11 +7,17 @@ startup, and every ``ZKP_API_RECOVERY_INTERVAL_S`` seconds after, the app takes 
 the proof jobs an API process that is gone left unfinished
 (``api.routes.proofs.recover_interrupted_jobs``; live processes hold theirs with
 advisory locks); a database that is missing or unreachable then is logged and
-does not stop the app from serving.
+does not stop the app from serving. Also at startup, a background thread
+imports the fact look-up's Starknet modules (starknet-py takes a second or
+more to import), so the first ``verify-fact-hash`` call does not pay for it.
+
+``/docs`` and ``/redoc`` load Swagger UI and ReDoc from files the
+``fastapi-offline`` package ships, served here: the API docs need no network.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import math
@@ -21,6 +27,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -108,9 +115,23 @@ def _recovery_interval_s() -> float:
         return 60.0
 
 
+#: Imported by a background thread at startup: what ``verify-fact-hash`` would otherwise import on its first call.
+WARM_MODULES = ("zk_pipeline.facts.integrity",)
+
+
+def _warm_up() -> None:
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # the request that needs it reports the error; start-up goes on
+            log.warning("could not import %s in advance: %s", name, type(exc).__name__)
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Take up orphaned proof jobs at startup, then periodically (another API process may die)."""
+    app.state.warm_up = threading.Thread(target=_warm_up, name="zkp-warm-up", daemon=True)
+    app.state.warm_up.start()
     await run_in_threadpool(_recover_proof_jobs, app, True)
     stop = threading.Event()
     interval = _recovery_interval_s()
@@ -130,7 +151,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(database_url: str | None = None, integrity=None) -> FastAPI:
     """``integrity``: an ``IntegrityRegistry`` for on-chain fact look-ups; None reads ``ZKP_INTEGRITY_*``."""
-    app = FastAPI(
+    app = FastAPIOffline(
         lifespan=_lifespan,
         title="zk-pipeline API",
         version="1.0.0",

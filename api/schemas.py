@@ -49,7 +49,8 @@ class ModelVersion(BaseModel):
 
 class Health(BaseModel):
     status: str = Field(examples=["ok"])
-    database: str | None = Field(description="The database URL with any password redacted; null if not configured.")
+    database: str = Field(description="`ok`, `unreachable` or `not configured`: whether the database answers, "
+                                      "never where it is.", examples=["ok"])
     reason: str | None = None
 
 
