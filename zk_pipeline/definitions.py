@@ -3,14 +3,20 @@
 Resources read the environment (see README, "Environment variables"):
 ``DATABASE_URL`` for PostgreSQL, ``ZKP_METRICS_SOURCE`` / ``ZKP_REPLAY_PATH``
 for the metrics source, ``ZKP_MODEL_VERSION`` to pin a model, ``ZKP_INTEGRITY_*``
-for the on-chain fact check.
+for the on-chain fact check, ``ZKP_PARTITIONS_START`` for the first partition.
+
+The seven assets form one group, ``allocation``: the UI collapses the global
+lineage into one box per group, and draws a single group as its assets, so
+the first screen shows the whole chain. Each asset's stage (the group its
+module gives it: market_data, risk, proofs, decisions) becomes its ``stage``
+tag, which the catalog can filter on.
 """
 
 from __future__ import annotations
 
 import os
 
-from dagster import Definitions, EnvVar, load_assets_from_modules
+from dagster import AssetSpec, Definitions, EnvVar, load_assets_from_modules, map_asset_specs
 
 from zk_pipeline.assets import market, proofs, risk
 from zk_pipeline.automation import allocation_job, catch_up_sensor, hourly_schedule
@@ -19,7 +25,14 @@ from zk_pipeline.resources import (
     DatabaseResource, IntegrityResource, MetricsSourceResource, ProverResource, RiskModelResource,
 )
 
-all_assets = load_assets_from_modules([market, risk, proofs])
+GROUP = "allocation"
+
+
+def _one_group(spec: AssetSpec) -> AssetSpec:
+    return spec.replace_attributes(group_name=GROUP).merge_attributes(tags={"stage": spec.group_name})
+
+
+all_assets = map_asset_specs(_one_group, load_assets_from_modules([market, risk, proofs]))
 
 
 def _secret(name: str) -> EnvVar | None:

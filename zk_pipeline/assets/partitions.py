@@ -1,4 +1,8 @@
-"""Hourly partitions: one allocation decision per UTC hour."""
+"""Hourly partitions: one allocation decision per UTC hour.
+
+They start at ``ZKP_PARTITIONS_START`` (``zkp run`` pins it at its first run;
+see ``partition_start``), else at ``DEFAULT_START``.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,11 @@ from datetime import datetime, timezone
 
 from dagster import AssetExecutionContext, HourlyPartitionsDefinition
 
+from zk_pipeline.assets.partition_start import PARTITION_FORMAT, configured_start
+
 #: Backfills may reach back to this hour. The replay source is defined for any hour.
-PARTITIONS_START = "2026-01-01-00:00"
-hourly = HourlyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
+PARTITIONS_START = configured_start()
+hourly = HourlyPartitionsDefinition(start_date=PARTITIONS_START, fmt=PARTITION_FORMAT, timezone="UTC")
 
 
 def partition_hour(context: AssetExecutionContext) -> datetime:
