@@ -120,6 +120,38 @@ def cairo_run_or_fail() -> str:
     return path
 
 
+# --------------------------------------------------------------------------- the real Stone binaries
+
+
+#: Where Stone is looked for when ``ZKP_STONE_PROVER`` / ``ZKP_STONE_VERIFIER`` are not set: what ``make stone``
+#: installs, then the prebuilt binaries of a ``../shared`` checkout beside the repository.
+STONE_DIRS = (ROOT / ".data" / "stone" / "bin", ROOT.parent / "shared" / "tools" / "stone")
+STONE_MISSING = ("needs StarkWare's Stone (cpu_air_prover, cpu_air_verifier), not found: set ZKP_STONE_PROVER and "
+                 "ZKP_STONE_VERIFIER, or install it with `make stone` (docs/stone.md)")
+
+
+def stone_binaries() -> tuple[str, str] | None:
+    """``(cpu_air_prover, cpu_air_verifier)`` of a real Stone, or None when this machine has none."""
+    env = os.environ.get("ZKP_STONE_PROVER"), os.environ.get("ZKP_STONE_VERIFIER")
+    if all(env):
+        if not all(os.access(p, os.X_OK) for p in env):
+            pytest.fail(f"ZKP_STONE_PROVER / ZKP_STONE_VERIFIER ({env[0]}, {env[1]}) are not executable files")
+        return env  # type: ignore[return-value]
+    for d in STONE_DIRS:
+        tools = str(d / "cpu_air_prover"), str(d / "cpu_air_verifier")
+        if all(os.access(p, os.X_OK) for p in tools):
+            return tools
+    return None
+
+
+def stone_or_skip() -> tuple[str, str]:
+    """The real Stone binaries; without them the test is SKIPPED, saying why and how to install them."""
+    tools = stone_binaries()
+    if tools is None:
+        pytest.skip(STONE_MISSING)
+    return tools
+
+
 # --------------------------------------------------------------------------- statements
 
 
@@ -202,7 +234,7 @@ def synthetic_public_input(program_data: list[int], output: list[int], skeleton:
 
     Same shape as cairo-run's (and the real Stone proofs'): the program at
     address 1, ``[initial_fp, 0]`` below the initial frame, the four builtin
-    pointers of the recursive layout passed to and returned by main, then the
+    pointers of the small layout passed to and returned by main, then the
     output cells. rc bounds come from ``skeleton``, a real proof's public input.
     (Self-contained: its source is pasted into the executable doubles.)
     """
@@ -215,14 +247,14 @@ def synthetic_public_input(program_data: list[int], output: list[int], skeleton:
                 "output": {"begin_addr": out_begin, "stop_ptr": out_stop},
                 "pedersen": {"begin_addr": out_stop, "stop_ptr": out_stop + 3},
                 "range_check": {"begin_addr": out_stop + 100, "stop_ptr": out_stop + 110},
-                "bitwise": {"begin_addr": out_stop + 200, "stop_ptr": out_stop + 200}}
+                "ecdsa": {"begin_addr": out_stop + 200, "stop_ptr": out_stop + 200}}
     cells = [(1 + i, v) for i, v in enumerate(program_data)]
     cells += [(initial_fp - 2, initial_fp), (initial_fp - 1, 0)]
-    builtins = ("output", "pedersen", "range_check", "bitwise")
+    builtins = ("output", "pedersen", "range_check", "ecdsa")
     cells += [(initial_fp + i, segments[b]["begin_addr"]) for i, b in enumerate(builtins)]
     cells += [(exec_stop - 4 + i, segments[b]["stop_ptr"]) for i, b in enumerate(builtins)]
     cells += [(out_begin + i, v) for i, v in enumerate(output)]
-    return {"layout": "recursive", "rc_min": skeleton["rc_min"], "rc_max": skeleton["rc_max"], "n_steps": n_steps,
+    return {"layout": "small", "rc_min": skeleton["rc_min"], "rc_max": skeleton["rc_max"], "n_steps": n_steps,
             "memory_segments": segments, "dynamic_params": None,
             "public_memory": [{"address": a, "value": hex(v), "page": 0} for a, v in cells]}
 
@@ -361,7 +393,7 @@ if f.get('proof_mode'):
     for k in ('trace_file', 'memory_file'):
         open(f[k], 'wb').write(b'fake ' + k.encode())
     json.dump({'trace_path': f['trace_file'], 'memory_path': f['memory_file'], 'pedersen': [], 'range_check': [],
-               'bitwise': []}, open(f['air_private_input'], 'w'))
+               'ecdsa': []}, open(f['air_private_input'], 'w'))
 if f.get('cairo_pie_output'):
     with zipfile.ZipFile(f['cairo_pie_output'], 'w') as z:
         z.writestr('version.json', json.dumps({'cairo_pie': '1.1'}))

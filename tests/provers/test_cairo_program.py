@@ -32,7 +32,7 @@ def test_program_compiles_in_proof_mode_and_is_cached(tmp_path):
     first = cairo.compile_program(cache_dir=cache)
     assert first.path.exists() and first.proof_mode and first.path.parent == cache
     assert first.data[:3] == (stone_facts.ENTRY_AP_ADD, 4, stone_facts.ENTRY_CALL_REL)  # proof-mode stub, 4 builtins
-    assert first.builtins == ("output", "pedersen", "range_check", "bitwise")
+    assert first.builtins == ("output", "pedersen", "range_check", "ecdsa")  # the small layout's, as strict mode wants
     stamp = first.path.stat().st_mtime_ns
     again = cairo.compile_program(cache_dir=cache)
     assert again.path == first.path and again.path.stat().st_mtime_ns == stamp  # reused, not recompiled
@@ -106,7 +106,7 @@ def _run_raw(cairo_run: str, compiled: cairo.CompiledProgram, program_input: dic
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "in.json").write_text(json.dumps(program_input))
     return subprocess.run([cairo_run, "--program", str(compiled.path), "--program_input", str(workdir / "in.json"),
-                           "--layout", "recursive", "--print_output"], capture_output=True, text=True, timeout=300)
+                           "--layout", cairo.LAYOUT, "--print_output"], capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.slow
@@ -115,8 +115,8 @@ def test_runs_match_the_python_model_bit_for_bit(tmp_path):
     and the real replay statement; plus inputs the program must refuse.
 
     The real statement runs in proof mode, as Stone proves it. The small ones run the plain build of the same
-    source (what a PIE is made of): in proof mode every run is padded to 2**17 steps (the range-check
-    holes of 128-bit values need 65,535 spare cells), which the Python VM takes ~13 s to execute."""
+    source (what a PIE is made of): in proof mode every run is padded to at least 2**13 steps (the
+    range-check holes of 63-bit values need up to 65,535 spare cells, 13 per step in the small layout)."""
     cairo_run = doubles.cairo_run_or_fail()
     proof_prog, plain_prog = doubles.compiled(True), doubles.compiled(False)
     statements = {f"random-{seed}": doubles.random_statement(seed, wild=wild) for seed, wild in RANDOM_SEEDS}
@@ -168,12 +168,12 @@ def test_runs_match_the_python_model_bit_for_bit(tmp_path):
     facts = stone_facts.compute_facts(proof, "strict")
     assert facts.program_hash == proof_prog.program_hash
     assert list(facts.output) == expected
-    # Model v1 runs in 2**17 steps, which the shipped parameters are sized for (FRI degree equation).
-    assert public["n_steps"] == 2**17 and public["layout"] == "recursive"
+    # Model v1 runs in 2**16 steps (small layout), which the shipped parameters are sized for (FRI degree equation).
+    assert public["n_steps"] == 2**16 and public["layout"] == "small"
     fri = params["stark"]["fri"]
-    assert fri["fri_step_list"] == fri_step_list(2**17, fri["last_layer_degree_bound"])
+    assert fri["fri_step_list"] == fri_step_list(2**16, fri["last_layer_degree_bound"])
     assert facts.fri.ok is True
-    assert conjectured_security_bits(params) == facts.security_bits == 102
+    assert conjectured_security_bits(params) == facts.security_bits == 96
 
 
 def test_replay_statement_is_model_v1():

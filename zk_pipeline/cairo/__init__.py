@@ -16,7 +16,7 @@ on it by construction:
   Cairo PIE is made of), cached by the hash of the source, the mode and the
   compiler's version, since compiling takes seconds and the compiled program
   (hence its program hash) must be identical between prover and verifier;
-* ``run_program()`` — ``cairo-run --layout recursive`` as a killable child:
+* ``run_program()`` — ``cairo-run --layout small`` as a killable child:
   Stone's AIR inputs (proof mode) or a PIE (plain). cairo-lang 0.14's
   cairo-run needs Python 3.10 (``scripts/setup_cairo_venv.sh``).
 
@@ -48,7 +48,10 @@ from zk_pipeline.risk.model import ALLOCATION_ORDER
 from zk_pipeline.risk.statement import Statement
 
 PROGRAM_SOURCE = Path(__file__).resolve().with_name("allocation.cairo")
-LAYOUT = "recursive"
+#: Stone's layout for our runs (``docs/stone.md``): the only Integrity layout with 16 range-check cells per
+#: step, so the holes left by range-checking 63-bit inputs do not pad every run to 2**17 steps as in
+#: ``recursive`` (1 spare cell per step); the standard statement pads to 2**16, a 16-hour one to 2**13.
+LAYOUT = "small"
 DEFAULT_PARAMS_FILE = Path(__file__).resolve().with_name("cpu_air_params.json")
 DEFAULT_PROVER_CONFIG_FILE = Path(__file__).resolve().with_name("cpu_air_prover_config.json")
 
@@ -144,6 +147,10 @@ def expected_output(statement: Statement) -> list[int]:
 # --------------------------------------------------------------------------- child processes
 
 
+#: Stone prints a symbolized backtrace after its error message on an abort; the message is what says why.
+STACK_TRACE_HEADER = "Stack trace (most recent call last):"
+
+
 class CairoToolError(RuntimeError):
     """A Cairo tool (compiler, runner) is missing, failed or timed out; the message says which and why."""
 
@@ -169,7 +176,8 @@ def run_tool(argv: Sequence[str], timeout_s: float, what: str,
     except ChildTimeout:
         raise CairoToolTimeout(f"{what}: no result after {timeout_s:g}s; killed") from None
     if res.returncode != 0:
-        raise CairoToolError(f"{what}: {res.describe_exit()}: {tail(res.stderr) or tail(res.stdout) or 'no output'}")
+        stderr = res.stderr.split(STACK_TRACE_HEADER, 1)[0]
+        raise CairoToolError(f"{what}: {res.describe_exit()}: {tail(stderr) or tail(res.stdout) or 'no output'}")
     return subprocess.CompletedProcess(list(argv), res.returncode, res.stdout, res.stderr)
 
 
@@ -348,7 +356,7 @@ _RUN_FILES = ("public_input", "private_input", "trace", "memory")
 def run_program(compiled: CompiledProgram, statement: Statement, workdir: Path, *, cairo_run: str,
                 timeout_s: float, on_start: Callable[[int], None] | None = None,
                 cache_dir: Path | None = None) -> CairoRun:
-    """Run the program on the statement with ``cairo-run --layout recursive``, writing files under ``workdir``.
+    """Run the program on the statement with ``cairo-run --layout small``, writing files under ``workdir``.
 
     A proof-mode program is run with ``--proof_mode`` and leaves the AIR
     public/private inputs, trace and memory for ``cpu_air_prover``; a plain

@@ -1,4 +1,4 @@
-// The risk model, version 1, as a Cairo 0 program (proof mode, layout `recursive`).
+// The risk model, version 1, as a Cairo 0 program (proof mode, layout `small`).
 //
 // It recomputes, from the statement's raw integers, exactly what the Python
 // model (zk_pipeline/risk/model.py, zk_pipeline/features/*.py) computes, and
@@ -22,8 +22,7 @@
 //       x[3k+2] * 2**126 (zero-padded; injective since every x < 2**63, and the
 //       parameters at the head fix the length). It binds every input -- series,
 //       parameters and hour -- to the result. Packing divides the Pedersen
-//       hashes by three, and they size the trace: the recursive layout has one
-//       Pedersen instance per 128 steps.
+//       hashes by three (the layout has one Pedersen instance per 8 steps).
 //   [1] model_hash: NOT computed here. It is SHA-256 of the model's canonical
 //       JSON (zk_pipeline/risk/params.py), far too costly in Cairo. The program
 //       passes it through; whoever checks the output recomputes it off chain
@@ -54,14 +53,17 @@
 //     their sum (a divisor) < 2**113 <= 2**123; score * 10**4 < 2**126.
 //   * comparisons (is_le) only ever see differences of values below 2**113.
 //
-// Size. Model v1 (720-hour window) runs in ~61k steps with 522 Pedersen and
-// ~7.5k range-check instances. Every proof-mode run is padded to at least 2**17
-// steps anyway: the range-checked values' 16-bit limbs span 0..65535, and the
-// recursive layout needs that many spare range-check cells to fill the holes.
-%builtins output pedersen range_check bitwise
+// Size (zk_pipeline/cairo/profile.py measures it; docs/stone.md has the table). Model v1 (720-hour
+// window) executes 59,589 steps, 36k of them in return_sums and 17k in check_and_pack, with 522
+// Pedersen and ~7.4k range-check instances. A proof-mode run pads to a power of two that also leaves
+// a spare range-check cell for every 16-bit value between the smallest and the largest limb checked:
+// random 63-bit values span 0..65535, which the `small` layout (13 spare cells per step) covers in
+// 2**13 steps, the `recursive` one (1 per step) only in 2**17. Model v1 needs 2**16 steps in `small`
+// (8 steps per range-check instance).
+%builtins output pedersen range_check ecdsa
 
 from starkware.cairo.common.alloc import alloc
-from starkware.cairo.common.cairo_builtins import BitwiseBuiltin, HashBuiltin
+from starkware.cairo.common.cairo_builtins import HashBuiltin, SignatureBuiltin
 from starkware.cairo.common.hash_state import hash_finalize, hash_init, hash_update
 from starkware.cairo.common.math import assert_le, assert_nn_le, sqrt, unsigned_div_rem
 from starkware.cairo.common.math_cmp import is_le
@@ -142,7 +144,7 @@ func clamp{range_check_ptr}(x, lo, hi) -> felt {
 
 // Range-checks the inputs into [0, 2**63) three at a time, and packs each three into one felt
 // x0 + x1 * 2**63 + x2 * 2**126 (injective given the bounds) for the commitment: a third of the
-// Pedersen hashes, which is what sizes the trace (the recursive layout has one Pedersen per 128 steps).
+// Pedersen hashes.
 // No hint: the two range-check cells per input are written directly.
 func check_and_pack{range_check_ptr}(src: felt*, n_groups, dst: felt*) {
     if (n_groups == 0) {
@@ -361,8 +363,10 @@ func write_result{output_ptr: felt*}(r: ProtocolResult*) {
     return ();
 }
 
+// Every builtin of the `small` layout, `ecdsa` unused: Integrity's strict memory verification wants the
+// proof-mode entry stub to pass main exactly the layout's builtins.
 func main{
-    output_ptr: felt*, pedersen_ptr: HashBuiltin*, range_check_ptr, bitwise_ptr: BitwiseBuiltin*
+    output_ptr: felt*, pedersen_ptr: HashBuiltin*, range_check_ptr, ecdsa_ptr: SignatureBuiltin*
 }() {
     alloc_locals;
     local inputs: felt*;

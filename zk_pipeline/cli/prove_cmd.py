@@ -4,6 +4,8 @@
 
     zkp prove  --input statement.json --out proof.bin [--json]
     zkp verify --input statement.json --proof proof.bin [--json] [--min-security-bits 96]
+    zkp prove  --backend stone --input statement.json --out proof.json [--json]
+    zkp verify --backend stone --input statement.json --proof proof.json [--json]
 
 The statement is the JSON of ``zk_pipeline/risk/statement.py`` (see
 ``docs/stark.md``); ``prove`` fills in the claimed ``outputs`` when the
@@ -25,6 +27,19 @@ params, proof_hash, air_id, statement_hash, model_hash, model_registered``, ``fi
 (``native`` or ``python``: which arithmetic the prover ran on);
 ``verify`` -> ``valid, reason, security_bits, distinct_query_cosets, params, model_hash,
 model_registered, model_registration, proof_bytes, verify_ms``.
+
+``--backend stone`` proves the model's Cairo program with StarkWare's Stone
+instead (``docs/stone.md``; ``make stone`` installs it): ``--out`` gets Stone's
+proof JSON as ``cpu_air_prover`` wrote it, with annotations, and ``--json``
+prints ``backend, n_steps, layout, prove_ms, cairo_run_ms, cpu_air_prover_ms,
+proof_bytes, security_bits, program_hash, output_hash, fact_hash,
+verification_hash, stone_version, hasher, memory_verification,
+statement_hash, model_hash, model_registered``; ``verify --backend stone``
+runs ``cpu_air_verifier`` and checks the proven program and output against
+the statement, printing ``backend, valid, reason, security_bits, n_steps,
+layout, program_hash, output_hash, fact_hash, model_version, model_hash,
+model_registered, model_registration, proof_bytes, verify_ms``. The
+built-in proof options (``--compact``, ``--blowup``, ...) do not apply to it.
 """
 
 from __future__ import annotations
@@ -38,12 +53,16 @@ from zk_pipeline.cli.output import read_text_file
 from zk_pipeline.risk.params import felt_hex
 from zk_pipeline.risk.statement import Statement, StatementError
 
+BACKENDS = ("builtin", "stone")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prove", help="prove a statement's allocation with a STARK",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", required=True, type=Path, help="statement JSON")
     p.add_argument("--out", required=True, type=Path, help="where to write the binary proof")
+    p.add_argument("--backend", choices=BACKENDS, default="builtin",
+                   help="builtin (default) or stone: StarkWare's Stone prover on the model's Cairo program")
     p.add_argument("--json", action="store_true", help="print one JSON object with the proof's metrics")
     p.add_argument("--statement-out", type=Path,
                    help="also write the proven statement (with its claimed outputs) here, for `zkp verify`")
@@ -59,6 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     v.add_argument("--input", required=True, type=Path, help="statement JSON (with claimed outputs)")
     v.add_argument("--proof", required=True, type=Path, help="binary proof written by `zkp prove`")
+    v.add_argument("--backend", choices=BACKENDS, default="builtin", help="which prover made the proof")
     v.add_argument("--json", action="store_true", help="print one JSON object with the verdict")
     v.add_argument("--min-security-bits", type=int, default=96, help="refuse proofs below this (default 96)")
     v.add_argument("--allow-unregistered-model", action="store_true",
@@ -88,6 +108,10 @@ def run_prove(args: argparse.Namespace) -> int:
         statement = _load_statement(args.input)
     except StatementError as exc:
         return _err(str(exc), 2)
+    if args.backend == "stone":
+        from zk_pipeline.cli import stone_cmd
+
+        return stone_cmd.prove(args, statement)
     overrides = {k: v for k, v in {
         "blowup": args.blowup, "num_queries": args.queries, "grinding_bits": args.grinding_bits,
         "fri_folding_factor": args.folding_factor}.items() if v is not None}
@@ -134,6 +158,10 @@ def run_verify(args: argparse.Namespace) -> int:
         statement = _load_statement(args.input)
     except StatementError as exc:
         return _err(str(exc), 2)
+    if args.backend == "stone":
+        from zk_pipeline.cli import stone_cmd
+
+        return stone_cmd.verify(args, statement)
     if statement.outputs is None:
         return _err("the statement has no claimed 'outputs' to verify", 2)
     try:

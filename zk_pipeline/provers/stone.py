@@ -6,7 +6,7 @@ contracts. The flow, every step a child process under the attempt's deadline
 (own session, killed as a group on timeout, dies with its parent)::
 
     cairo-compile --proof_mode allocation.cairo        (cached by source hash)
-    cairo-run --proof_mode --layout recursive ...      (AIR public/private input, trace, memory;
+    cairo-run --proof_mode --layout small ...          (AIR public/private input, trace, memory;
                                                         cached by program, input and cairo-run)
     cpu_air_prover --parameter_file ... --out_file proof.json
     cpu_air_verifier --in_file proof.json              (in verify)
@@ -21,23 +21,28 @@ configuration (``from_env``) and ``check_available`` names what is missing:
 ``ZKP_STONE_CAIRO_COMPILE``
     default: the ``cairo-compile`` next to this Python, on PATH, or next to cairo-run.
 ``ZKP_STONE_PROVER`` / ``ZKP_STONE_VERIFIER``
-    default ``cpu_air_prover`` / ``cpu_air_verifier`` on PATH.
+    default: the ones ``make stone`` installs (``<repo>/.data/stone/bin/``)
+    when they exist, else ``cpu_air_prover`` / ``cpu_air_verifier`` on PATH.
 ``ZKP_STONE_PARAMS`` / ``ZKP_STONE_PROVER_CONFIG``
     default: the files shipped in ``zk_pipeline/cairo/``.
 ``ZKP_STONE_VERSION``
-    ``stone5`` or ``stone6`` if known: adds Integrity's verification hash to the facts.
+    ``stone6`` (default: what the pinned Stone commit writes; its verifier
+    rejects Integrity's stone5 examples) or ``stone5``: names the verifier
+    configuration in Integrity's verification hash.
 ``ZKP_STONE_TIMEOUT_S``
     per-attempt timeout for this backend (else the policy's).
 
-Parameters. The shipped ``cpu_air_params.json`` asks for ``n_queries = 18``,
-``log_n_cosets = 4`` (blowup 16) and 30 proof-of-work bits: 18 * 4 + 30 = 102
-conjectured bits, above the 96 the pipeline requires. FRI must reduce the trace
-(16 rows per step) to the last layer: ``log2(last_layer_degree_bound) +
-sum(fri_step_list) = log2(n_steps) + 4``. Model v1 (720-hour window) runs in
-61k steps, padded to n_steps = 2**17, so 6 + (0+4+4+4+3) = 21 = 17 + 4. Other
-windows give other trace sizes, so the step list is recomputed for the actual
-``n_steps`` of each run (first step 0, then steps of 4, the remainder last),
-keeping the last layer bound and every security setting of the file.
+Parameters (``docs/stone.md`` has the measurements behind them). The shipped
+``cpu_air_params.json`` asks for ``n_queries = 36``, ``log_n_cosets = 2``
+(blowup 4) and 24 proof-of-work bits: 36 * 2 + 24 = 96 conjectured bits, the
+pipeline's minimum; commitments are keccak256 masked to 160 bits on every
+Merkle layer (``n_verifier_friendly_commitment_layers = 0``), which Integrity
+verifies as hasher ``keccak_160_lsb``; Poseidon on every layer is what kept
+the prover busy for most of 46 minutes on 2**17 steps. FRI must reduce the trace (16 rows per step) to the last layer:
+``log2(last_layer_degree_bound) + sum(fri_step_list) = log2(n_steps) + 4``, so
+the step list is recomputed for the actual ``n_steps`` of each run (first
+step 0, then steps of 4, the remainder last), keeping the last layer bound and
+every security setting of the file.
 
 Verification is local and has three parts, all required: ``cpu_air_verifier``
 accepts the proof (exit 0); the proof's public output equals
@@ -110,19 +115,30 @@ def _default_cairo_run() -> str:
     return str(venv) if venv.exists() else "cairo-run"
 
 
+#: Where ``make stone`` (scripts/build_stone.sh) installs the binaries.
+STONE_INSTALL_DIR = REPO_ROOT / ".data" / "stone" / "bin"
+DEFAULT_STONE_VERSION = "stone6"
+
+
+def default_stone_tool(name: str) -> str:
+    """``name`` as ``make stone`` installed it, else the bare name (looked up on PATH)."""
+    installed = STONE_INSTALL_DIR / name
+    return str(installed) if os.access(installed, os.X_OK) else name
+
+
 class StoneBackend(ProverBackend):
     name = "stone"
 
-    def __init__(self, *, cairo_run: str | None = None, cpu_air_prover: str = "cpu_air_prover",
-                 cpu_air_verifier: str = "cpu_air_verifier", cairo_compile: str | None = None,
+    def __init__(self, *, cairo_run: str | None = None, cpu_air_prover: str | None = None,
+                 cpu_air_verifier: str | None = None, cairo_compile: str | None = None,
                  params_file: str | Path = cairo.DEFAULT_PARAMS_FILE,
                  prover_config_file: str | Path = cairo.DEFAULT_PROVER_CONFIG_FILE,
-                 stone_version: str | None = None, cache_dir: str | Path | None = None,
+                 stone_version: str | None = DEFAULT_STONE_VERSION, cache_dir: str | Path | None = None,
                  timeout_s: float | None = None, verify_timeout_s: float = DEFAULT_VERIFY_TIMEOUT_S,
                  generate_annotations: bool = True, on_start: Callable[[int], None] | None = None) -> None:
         self.cairo_run = cairo_run or _default_cairo_run()
-        self.cpu_air_prover = cpu_air_prover
-        self.cpu_air_verifier = cpu_air_verifier
+        self.cpu_air_prover = cpu_air_prover or default_stone_tool("cpu_air_prover")
+        self.cpu_air_verifier = cpu_air_verifier or default_stone_tool("cpu_air_verifier")
         self.cairo_compile = cairo_compile
         self.params_file = Path(params_file)
         self.prover_config_file = Path(prover_config_file)
@@ -144,11 +160,11 @@ class StoneBackend(ProverBackend):
         return cls(
             cairo_run=env.get("ZKP_STONE_CAIRO_RUN") or None,
             cairo_compile=env.get("ZKP_STONE_CAIRO_COMPILE") or None,
-            cpu_air_prover=env.get("ZKP_STONE_PROVER") or "cpu_air_prover",
-            cpu_air_verifier=env.get("ZKP_STONE_VERIFIER") or "cpu_air_verifier",
+            cpu_air_prover=env.get("ZKP_STONE_PROVER") or None,
+            cpu_air_verifier=env.get("ZKP_STONE_VERIFIER") or None,
             params_file=env.get("ZKP_STONE_PARAMS") or cairo.DEFAULT_PARAMS_FILE,
             prover_config_file=env.get("ZKP_STONE_PROVER_CONFIG") or cairo.DEFAULT_PROVER_CONFIG_FILE,
-            stone_version=env.get("ZKP_STONE_VERSION") or None,
+            stone_version=env.get("ZKP_STONE_VERSION") or DEFAULT_STONE_VERSION,
             cache_dir=env.get("ZKP_CAIRO_CACHE") or None,
             timeout_s=float(timeout) if timeout else None,
             on_start=on_start,
