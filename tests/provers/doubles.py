@@ -152,6 +152,55 @@ def stone_or_skip() -> tuple[str, str]:
     return tools
 
 
+@functools.lru_cache(maxsize=1)
+def real_proof_cache() -> Path:
+    """One store of real Stone proofs per test run, shared by pytest-xdist's workers (one run id)."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run:  # left for the OS to clear from /tmp: a worker cannot know when the others are done with it
+        path = Path(tempfile.gettempdir()) / f"zkp-test-stone-proofs-{run}"
+        path.mkdir(exist_ok=True)
+        return path
+    path = Path(tempfile.mkdtemp(prefix="zkp-test-stone-proofs-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def write_replaying_cpu_air_prover(tmp: Path, real_prover: str) -> Path:
+    """The REAL ``cpu_air_prover``, run once per (public input, parameters, config) in a test session.
+
+    Not a double of the STARK: the first call runs the real binary and keeps
+    its proof; a later call with byte-identical inputs gets that same real
+    proof back (what the binary would write again, minus a minute of
+    proving). Every proof it hands out came from Stone and goes to the real
+    verifier. For several pipeline runs over one statement, across workers.
+    """
+    script = tmp / "cpu_air_prover_replaying"
+    script.write_text(f"""#!{sys.executable}
+import fcntl, hashlib, os, shutil, signal, subprocess, sys
+flags = dict(a[2:].split('=', 1) for a in sys.argv[1:] if a.startswith('--') and '=' in a)
+h = hashlib.sha256()
+for k in ('public_input_file', 'parameter_file', 'prover_config_file'):
+    h.update(open(flags[k], 'rb').read() + b'\\0')
+h.update(' '.join(a for a in sys.argv[1:] if '=' not in a).encode())
+kept = os.path.join({str(real_proof_cache())!r}, h.hexdigest() + '.json')
+lock = open(kept + '.lock', 'w')
+fcntl.flock(lock, fcntl.LOCK_EX)  # another worker proving the same inputs: wait for its proof
+if not os.path.exists(kept):
+    code = subprocess.call([{real_prover!r}, *sys.argv[1:]])
+    if code < 0:  # end the way the prover ended (an abort is signal 6)
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    if code != 0:
+        sys.exit(code)
+    shutil.copyfile(flags['out_file'], kept + '.tmp')
+    os.replace(kept + '.tmp', kept)
+else:
+    shutil.copyfile(kept, flags['out_file'])
+""")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return script
+
+
 # --------------------------------------------------------------------------- statements
 
 
