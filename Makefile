@@ -22,7 +22,7 @@ endif
 endif
 endif
 
-.PHONY: run test test-fast bench install clean FORCE
+.PHONY: run test test-fast bench install stone clean FORCE
 
 run: $(STAMP)
 	$(VENV)/bin/zkp run
@@ -49,6 +49,12 @@ bench: $(STAMP)
 	$(VENV)/bin/python -m benchmarks
 
 install: $(STAMP)
+
+# StarkWare's Stone prover for ZKP_PROVERS=stone (docs/stone.md): built from the pinned stone-prover commit
+# with Debian's compilers into .data/stone/bin, where the Stone backend and the tests find it.
+# STONE_SOURCE_TARBALL=path builds from a local tarball; STONE_LAYOUTS="small" builds in minutes, not an hour.
+stone:
+	scripts/build_stone.sh
 
 # An up-to-date venv only re-runs pip (dependencies changed); any other is deleted and made anew.
 # The stamp goes first and comes back last, so an interrupted install is never taken for a finished one.
