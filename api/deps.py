@@ -6,10 +6,13 @@ so that importing ``api.main`` never needs a database or its configuration.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import inspect
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -55,3 +58,46 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _close_sessions(values) -> None:
+    for value in values:
+        if isinstance(value, Session):
+            value.close()
+
+
+def _releasing(endpoint: Callable) -> Callable:
+    """``endpoint``, closing the sessions it was given as soon as it returns (in its own thread)."""
+    if getattr(endpoint, "_releases_sessions", False):
+        return endpoint
+    if inspect.iscoroutinefunction(endpoint):
+        @functools.wraps(endpoint)
+        async def wrapper(*args, **kwargs):
+            try:
+                return await endpoint(*args, **kwargs)
+            finally:
+                _close_sessions(kwargs.values())
+    else:
+        @functools.wraps(endpoint)
+        def wrapper(*args, **kwargs):
+            try:
+                return endpoint(*args, **kwargs)
+            finally:
+                _close_sessions(kwargs.values())
+    wrapper._releases_sessions = True
+    return wrapper
+
+
+class SessionReleasingRoute(APIRoute):
+    """A route whose database session goes back to the pool when the route function returns.
+
+    FastAPI closes a ``yield`` dependency only after it has validated the response, and for a sync
+    route that validation takes another thread of the same bounded pool the routes run on. Under
+    load every thread could then wait for a connection held by requests waiting for a thread: one
+    API process stopped answering (even ``/health``) until the pool timed out. Closed here, in the
+    route's own thread, a connection is held only while a route runs, so the holders always finish
+    (``tests/api/test_concurrency.py``).
+    """
+
+    def __init__(self, path: str, endpoint: Callable, **kwargs) -> None:
+        super().__init__(path, _releasing(endpoint), **kwargs)

@@ -12,11 +12,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path
 from sqlalchemy import select
 
-from api.deps import SessionDep
+from api.deps import SessionDep, SessionReleasingRoute
 from api.schemas import ModelVersion
 from zk_pipeline.db.models import ModelVersionRecord
 
-router = APIRouter(prefix="/model-registry", tags=["model-registry"])
+router = APIRouter(prefix="/model-registry", tags=["model-registry"], route_class=SessionReleasingRoute)
 
 
 @router.get(

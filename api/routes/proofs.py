@@ -33,7 +33,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from api.deps import SessionDep, resolve_database_url, scrub
+from api.deps import SessionDep, SessionReleasingRoute, resolve_database_url, scrub
 from api.schemas import (
     ProofAttemptInfo,
     ProofHashes,
@@ -53,7 +53,7 @@ from zk_pipeline.risk.statement import Statement, StatementError
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/proofs", tags=["proofs"])
+router = APIRouter(prefix="/proofs", tags=["proofs"], route_class=SessionReleasingRoute)
 
 MIB = 1024 * 1024
 MAX_PROOF_BYTES = 4 * MIB

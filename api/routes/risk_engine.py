@@ -9,11 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
 from sqlalchemy import func, select
 
-from api.deps import SessionDep
+from api.deps import SessionDep, SessionReleasingRoute
 from api.schemas import Decision, DecisionPage, OrchestrateRequest, OrchestrationLaunch, OrchestrationStatus
 from zk_pipeline.db.models import AllocationDecision
 
-router = APIRouter(prefix="/risk-engine", tags=["risk-engine"])
+router = APIRouter(prefix="/risk-engine", tags=["risk-engine"], route_class=SessionReleasingRoute)
 
 MAX_OFFSET = 2**31 - 1  # keeps OFFSET inside PostgreSQL's integer range
 

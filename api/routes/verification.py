@@ -15,12 +15,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request
 
-from api.deps import SessionDep
+from api.deps import SessionDep, SessionReleasingRoute
 from api.schemas import FactLookup, VerificationStatus, VerifierRecord
 from zk_pipeline.db import proofs as proof_records
 from zk_pipeline.db.models import ProofStatus, VerifiedFact
 
-router = APIRouter(prefix="/verification", tags=["verification"])
+router = APIRouter(prefix="/verification", tags=["verification"], route_class=SessionReleasingRoute)
 
 #: Starknet's field prime: a felt252 is below it.
 STARK_PRIME = 2**251 + 17 * 2**192 + 1
