@@ -72,6 +72,22 @@ def db_url(migrated_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 @pytest.fixture()
+def scratch_db_url(pg_url: str) -> Iterator[str]:
+    """An empty database of its own on the session's server, dropped afterwards: for processes
+    (``zkp run``) whose Dagster runs must not show up in the shared instance of other tests."""
+    from sqlalchemy.engine import make_url
+
+    name = f"zkp_scratch_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture()
 def dagster_instance(migrated_url: str):
     """A real Dagster instance whose run/event/schedule storage is the same PostgreSQL."""
     from dagster import instance_for_test

@@ -58,10 +58,10 @@ def _assert_one_paragraph(stderr: str) -> str:
 
 
 @pytest.mark.slow
-def test_a_bad_replay_row_is_named_and_the_ui_and_api_still_come_up(tmp_path, migrated_url):
+def test_a_bad_replay_row_is_named_and_the_ui_and_api_still_come_up(tmp_path, scratch_db_url):
     replay, line_no = _broken_replay(tmp_path)
     ui, api = _free_port(), _free_port()
-    env = _env(tmp_path, migrated_url, ZKP_REPLAY_PATH=str(replay), ZKP_DAGSTER_PORT=str(ui),
+    env = _env(tmp_path, scratch_db_url, ZKP_REPLAY_PATH=str(replay), ZKP_DAGSTER_PORT=str(ui),
                ZKP_API_PORT=str(api))
     log = tmp_path / "run.log"
     with open(log, "wb") as out:
@@ -86,9 +86,9 @@ def test_a_bad_replay_row_is_named_and_the_ui_and_api_still_come_up(tmp_path, mi
             proc.wait()
 
 
-def test_no_serve_names_the_bad_row_in_one_paragraph(tmp_path, migrated_url):
+def test_no_serve_names_the_bad_row_in_one_paragraph(tmp_path, scratch_db_url):
     replay, line_no = _broken_replay(tmp_path)
-    proc, _ = _no_serve(_env(tmp_path, migrated_url, ZKP_REPLAY_PATH=str(replay)))
+    proc, _ = _no_serve(_env(tmp_path, scratch_db_url, ZKP_REPLAY_PATH=str(replay)))
     assert proc.returncode == 1, proc.stderr
     error = _assert_one_paragraph(proc.stderr)
     assert f"line {line_no}: unreadable_timestamp" in error and "not-a-time" in error
@@ -98,9 +98,9 @@ def test_no_serve_names_the_bad_row_in_one_paragraph(tmp_path, migrated_url):
     ("http://no-such-host.invalid", "DNS lookup failed"),
     ("http://127.0.0.1:{closed}", "connection refused"),
 ])
-def test_an_unreachable_source_fails_at_once_with_its_cause(tmp_path, migrated_url, url, cause):
+def test_an_unreachable_source_fails_at_once_with_its_cause(tmp_path, scratch_db_url, url, cause):
     url = url.format(closed=_free_port())
-    proc, took = _no_serve(_env(tmp_path, migrated_url, ZKP_METRICS_SOURCE="ekubo_api", ZKP_EKUBO_API_URL=url))
+    proc, took = _no_serve(_env(tmp_path, scratch_db_url, ZKP_METRICS_SOURCE="ekubo_api", ZKP_EKUBO_API_URL=url))
     assert proc.returncode == 1, proc.stderr
     error = _assert_one_paragraph(proc.stderr)
     assert "step protocol_metrics failed" in error and cause in error and "not retried" in error, error
@@ -120,11 +120,11 @@ class _NotFound(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_a_4xx_is_asked_once(tmp_path, migrated_url):
+def test_a_4xx_is_asked_once(tmp_path, scratch_db_url):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotFound)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        proc, _ = _no_serve(_env(tmp_path, migrated_url, ZKP_METRICS_SOURCE="ekubo_api",
+        proc, _ = _no_serve(_env(tmp_path, scratch_db_url, ZKP_METRICS_SOURCE="ekubo_api",
                                  ZKP_EKUBO_API_URL=f"http://127.0.0.1:{server.server_port}"))
     finally:
         server.shutdown()

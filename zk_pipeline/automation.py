@@ -29,7 +29,7 @@ from dagster import (
     sensor,
 )
 
-from zk_pipeline.assets.partitions import PARTITIONS_START, hourly
+from zk_pipeline.assets.partitions import PARTITIONS_START
 
 CATCH_UP_HOURS = 6
 
@@ -39,7 +39,6 @@ CATCH_UP_HOURS = 6
 allocation_job = define_asset_job(
     "allocation_job",
     selection=AssetSelection.all(),
-    partitions_def=hourly,
     executor_def=in_process_executor,
     description="Metrics → features → risk → allocation → proof → fact → decision for one hour.",
 )

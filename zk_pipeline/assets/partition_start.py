@@ -16,6 +16,7 @@ definitions.
 from __future__ import annotations
 
 import os
+import tempfile
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -63,12 +64,13 @@ def pin_start(path: Path, now: datetime | None = None, env: dict[str, str] | os.
     path = Path(path)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(first_run_start(now or datetime.now(timezone.utc)) + "\n")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # one per caller, threads too
         try:
+            with os.fdopen(fd, "w") as out:
+                out.write(first_run_start(now or datetime.now(timezone.utc)) + "\n")
             os.link(tmp, path)
         except FileExistsError:
             pass
         finally:
-            tmp.unlink()
+            os.unlink(tmp)
     return parse_start(path.read_text(), source=str(path))

@@ -36,6 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def prepare_environment(data_dir: Path) -> object | None:
     """Start the embedded server if needed and export the URLs every child reads."""
+    from zk_pipeline.assets.partition_start import pin_start
+
+    try:
+        # Before anything loads the definitions: the partitions begin at this data folder's first run.
+        os.environ["ZKP_PARTITIONS_START"] = pin_start(data_dir / "partitions_start")
+    except ValueError as exc:
+        raise RuntimeError(str(exc)) from None
     server = None
     if not os.environ.get("DATABASE_URL"):
         from zk_pipeline.db import embedded
