@@ -54,7 +54,7 @@ def test_unavailable_names_what_is_missing(tmp_path):
 
 
 def test_shipped_parameters_security_and_fri_equation():
-    assert conjectured_security_bits(SHIPPED_PARAMS) == 36 * 2 + 24 == 96
+    assert conjectured_security_bits(SHIPPED_PARAMS) == 37 * 2 + 22 == 96
     assert SHIPPED_PARAMS["commitment_hash"] == "keccak256_masked160_lsb"  # Integrity's keccak_160_lsb
     assert SHIPPED_PARAMS["n_verifier_friendly_commitment_layers"] == 0  # keccak on every Merkle layer
     fri = SHIPPED_PARAMS["stark"]["fri"]

@@ -66,7 +66,7 @@ def test_the_command_line_proves_with_stone_and_reports_the_facts(real):
     n_steps = proof["public_input"]["n_steps"]
     assert s["n_steps"] == n_steps == 2**13
     assert proof["proof_parameters"]["stark"]["fri"]["fri_step_list"] == fri_step_list(n_steps, 64)
-    assert s["security_bits"] == 36 * 2 + 24 == 96 and s["proof_bytes"] == len(real["proof"])
+    assert s["security_bits"] == 37 * 2 + 22 == 96 and s["proof_bytes"] == len(real["proof"])
     assert s["prove_ms"] >= s["cpu_air_prover_ms"] > 0
     assert (s["hasher"], s["stone_version"], s["memory_verification"]) == ("keccak_160_lsb", "stone6", "strict")
     facts = stone_facts.compute_facts(stone_facts.parse_stone_proof(proof), "strict", "stone6")
