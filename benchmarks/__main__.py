@@ -2,11 +2,13 @@
 
 import sys
 
-from benchmarks import bench_fields, bench_pipeline, bench_stark
+from benchmarks import bench_fields, bench_pipeline, bench_stark, bench_stone
 
 print("== pipeline ==")
 bench_pipeline.main()
 print("\n== field arithmetic (NTT) ==")
 bench_fields.main([])
 print("\n== STARK prover ==")
-sys.exit(bench_stark.main([]))
+code = bench_stark.main([])
+print("\n== built-in prover vs Stone ==")
+sys.exit(code or bench_stone.main([]))

@@ -92,6 +92,18 @@ def _err(msg: str, code: int) -> int:
     return code
 
 
+def write_proof_outputs(args: argparse.Namespace, statement: Statement, proof: bytes) -> str | None:
+    """Write the proof to ``--out`` and the proven statement to ``--statement-out``; the problem, if any."""
+    try:
+        args.out.write_bytes(proof)
+        if args.statement_out:
+            full = statement if statement.outputs is not None else statement.with_outputs()
+            args.statement_out.write_text(json.dumps(full.to_dict(), indent=1) + "\n")
+    except OSError as exc:
+        return f"cannot write output: {exc.strerror or exc}"
+    return None
+
+
 def _load_statement(path: Path) -> Statement:
     try:
         text = read_text_file(path)
@@ -125,13 +137,9 @@ def run_prove(args: argparse.Namespace) -> int:
         art = prove_statement(statement, params)
     except ProofError as exc:
         return _err(f"cannot prove: {exc}", 1)
-    try:
-        args.out.write_bytes(art.proof_bytes)
-        if args.statement_out:
-            full = statement if statement.outputs is not None else statement.with_outputs()
-            args.statement_out.write_text(json.dumps(full.to_dict(), indent=1) + "\n")
-    except OSError as exc:
-        return _err(f"cannot write output: {exc.strerror or exc}", 2)
+    problem = write_proof_outputs(args, statement, art.proof_bytes)
+    if problem:
+        return _err(problem, 2)
     from zk_pipeline.stark.fvec import BACKEND as FIELD_BACKEND  # loaded by the prover already
 
     registered, _ = statement.registration()

@@ -85,13 +85,11 @@ def prove(args: argparse.Namespace, statement: Statement) -> int:
         return fail(f"{exc} (`make stone` builds and installs Stone; see docs/stone.md)")
     except ProverError as exc:
         return fail(f"cannot prove: {exc}", 1)
-    try:
-        args.out.write_bytes(art.proof)
-        if args.statement_out:
-            full = statement if statement.outputs is not None else statement.with_outputs()
-            args.statement_out.write_text(json.dumps(full.to_dict(), indent=1) + "\n")
-    except OSError as exc:
-        return fail(f"cannot write output: {exc.strerror or exc}")
+    from zk_pipeline.cli.prove_cmd import write_proof_outputs
+
+    problem = write_proof_outputs(args, statement, art.proof)
+    if problem:
+        return fail(problem)
     d = art.details
     registered, _ = statement.registration()
     info = {
