@@ -22,7 +22,7 @@ endif
 endif
 endif
 
-.PHONY: run test test-fast bench install stone clean FORCE
+.PHONY: run test test-fast fuzz bench install stone clean FORCE
 
 run: $(STAMP)
 	$(VENV)/bin/zkp run
@@ -44,6 +44,11 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
+
+# Schemathesis over the whole OpenAPI against a real API process (fuzz/schemathesis.toml: every check,
+# fixed seed and budget); about half a minute.
+fuzz: $(STAMP)
+	$(VENV)/bin/python scripts/fuzz_api.py
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m benchmarks

@@ -29,8 +29,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi_offline import FastAPIOffline
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -93,6 +95,18 @@ def _validation_error(request: Request, exc: RequestValidationError) -> JSONResp
     errors = [{**{k: v for k, v in e.items() if k not in ("input", "ctx", "url")}, "input": _printable(e.get("input"))}
               for e in exc.errors()]
     return JSONResponse({"detail": errors}, status_code=422)
+
+
+#: FastAPI's answer to a JSON body it cannot decode as text (not UTF-8): an undocumented 400.
+_BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """A body that is not UTF-8 JSON gets the documented 422 of any other undecodable JSON body."""
+    if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR:
+        return JSONResponse({"detail": [{"type": "json_invalid", "loc": ["body"], "input": None,
+                                         "msg": "JSON decode error: the body is not UTF-8 text"}]}, status_code=422)
+    return await http_exception_handler(request, exc)
 
 
 def _recover_proof_jobs(app: FastAPI, startup: bool = False) -> None:
@@ -162,6 +176,7 @@ def create_app(database_url: str | None = None, integrity=None) -> FastAPI:
     app.state.database_url = database_url
     app.state.integrity = integrity
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DatabaseNotConfigured, _database_error)
     app.add_exception_handler(SQLAlchemyError, _database_error)
     app.include_router(api_router)

@@ -62,7 +62,9 @@ MAX_PART_HEADER_BYTES = 16 * 1024
 #: Multipart framing allowance on top of the parts' own limits.
 MULTIPART_OVERHEAD = 64 * 1024
 
-JobId = Annotated[uuid.UUID, Path(description="The proof job's UUID (any case).")]
+#: The routes match only UUID-shaped ids (``{proof_job_id:uuid}``), so ``GET /proofs/verify`` is a 405 with
+#: ``Allow: POST`` (the verify route's method), not a 422 from this route trying to read "verify" as an id.
+JobId = Annotated[uuid.UUID, Path(description="The proof job's UUID, hyphenated (any case).")]
 
 
 # ------------------------------------------------------------------ secrets
@@ -602,7 +604,7 @@ def _job_or_404(session, proof_job_id: uuid.UUID) -> ProofJob:
 
 
 @router.get(
-    "/{proof_job_id}",
+    "/{proof_job_id:uuid}",
     response_model=ProofJobInfo,
     summary="Status, timings, hashes and attempts of a proof job",
     responses={404: {"description": "No proof job with this id."}},
@@ -632,7 +634,7 @@ def get_proof_job(request: Request, session: SessionDep, proof_job_id: JobId) ->
 
 
 @router.get(
-    "/{proof_job_id}/proof",
+    "/{proof_job_id:uuid}/proof",
     summary="Download the proof bytes",
     response_class=Response,
     responses={
@@ -662,7 +664,7 @@ def download_proof(request: Request, session: SessionDep, proof_job_id: JobId) -
 
 
 @router.get(
-    "/{proof_job_id}/statement",
+    "/{proof_job_id:uuid}/statement",
     summary="Download the statement a job proves",
     responses={200: {"content": {"application/json": {}}}, 404: {"description": "No proof job with this id."}},
 )

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
+from pydantic import AfterValidator, BeforeValidator
 from sqlalchemy import func, select
 
 from api.deps import SessionDep, SessionReleasingRoute
@@ -17,14 +18,28 @@ router = APIRouter(prefix="/risk-engine", tags=["risk-engine"], route_class=Sess
 
 MAX_OFFSET = 2**31 - 1  # keeps OFFSET inside PostgreSQL's integer range
 
-TIME_DOC = "ISO-8601 datetime (URL-encode `+` as `%2B`, or use `Z`). A value without a UTC offset is taken as UTC."
+TIME_DOC = ("ISO-8601 date-time (URL-encode `+` as `%2B`, or use `Z`). A value without a UTC offset is "
+            "taken as UTC; numbers (Unix times) are refused.")
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """Naive datetimes are read as UTC: every decision hour is a UTC hour."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)
+def _iso_datetime(value):
+    """Pydantic would read a bare number as a Unix time; the published schema says date-time."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("expected an ISO-8601 date-time, not a number")
+    return value
+
+
+def _utc(value: datetime) -> datetime:
+    """Every decision hour is a UTC hour: naive means UTC, and any offset Python accepts (PostgreSQL
+    takes only ±15:59) is converted before the query."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+UtcDateTime = Annotated[datetime, BeforeValidator(_iso_datetime), AfterValidator(_utc)]
 
 
 @router.get("/decisions", response_model=DecisionPage, summary="List decisions")
@@ -32,17 +47,14 @@ def list_decisions(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Number of decisions to skip.")] = 0,
-    start: Annotated[datetime | None, Query(description=f"Inclusive lower bound on `timestamp`. {TIME_DOC}")] = None,
-    end: Annotated[datetime | None, Query(description=f"Exclusive upper bound on `timestamp`. {TIME_DOC}")] = None,
+    start: Annotated[UtcDateTime | None, Query(description=f"Inclusive lower bound on `timestamp`. {TIME_DOC}")] = None,
+    end: Annotated[UtcDateTime | None, Query(description=f"Exclusive upper bound on `timestamp`. {TIME_DOC}")] = None,
 ) -> DecisionPage:
     """Decisions ordered by `timestamp` then `decision_id`, both descending, so pages are stable.
 
-    Offset pagination: `total` counts every decision matching `start`/`end`.
-    `start` must be strictly before `end` (422 otherwise).
+    Offset pagination: `total` counts every decision matching `start`/`end`. The range is
+    half-open, `[start, end)`: with `start` at or after `end` it is empty (`total` 0).
     """
-    start, end = _utc(start), _utc(end)
-    if start is not None and end is not None and start >= end:
-        raise HTTPException(422, detail=f"start ({start.isoformat()}) must be before end ({end.isoformat()})")
     where = []
     if start is not None:
         where.append(AllocationDecision.timestamp >= start)

@@ -100,3 +100,10 @@ def test_a_misspelled_orchestration_key_launches_nothing(http):
 def test_a_huge_input_is_not_echoed_back_whole(http):
     r = http.post("/api/v1/risk-engine/orchestrate-allocation", json={"partition_key": "x" * 1_000_000})
     assert r.status_code == 422 and len(r.content) < 5000
+
+
+def test_a_json_body_that_is_not_utf8_is_the_documented_422(http):
+    r = http.post("/api/v1/risk-engine/orchestrate-allocation", content=b"N\xf0\x9f(|\xff=",
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["type"] == "json_invalid" and r.json()["detail"][0]["loc"] == ["body"]

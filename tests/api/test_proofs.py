@@ -254,8 +254,13 @@ def test_generate_refuses_bad_requests(client):
     missing = "00000000-0000-4000-8000-000000000000"
     for path in (f"{API}/{missing}", f"{API}/{missing}/proof", f"{API}/{missing}/statement"):
         assert client.get(path).status_code == 404
-    assert client.get(f"{API}/not-a-uuid").status_code == 422
-    assert client.get(f"{API}/not-a-uuid/proof").status_code == 422
+    # Only UUID-shaped ids reach the job routes: anything else names no resource.
+    assert client.get(f"{API}/not-a-uuid").status_code == 404
+    assert client.get(f"{API}/not-a-uuid/proof").status_code == 404
+    # So "verify" is the verify route's path, which only takes POST.
+    for method in ("GET", "OPTIONS", "PUT"):
+        r = client.request(method, f"{API}/verify")
+        assert r.status_code == 405 and r.headers["allow"] == "POST", (method, r.status_code, r.headers)
 
 
 def test_failing_prover_is_visible(client, monkeypatch, tmp_path):
