@@ -70,11 +70,18 @@ def protocol_metrics(
     if covered is None:
         raise Failure(description=f"source {source.name} has no data for {hour.isoformat()} "
                       "(a live source only knows the most recent complete hour)", allow_retries=False)
-    report = validate(raw, covered, max_fill_hours=metrics_source.max_fill_hours)
     with database.session() as session:
-        written = repository.upsert_metrics(session, report.clean, source.name)
-
+        stored = repository.stored_real_metric_keys(session, covered.start, covered.end)
+    report = validate(raw, covered, max_fill_hours=metrics_source.max_fill_hours, stored=stored)
     blocking = report.blocking
+    # Quality is decided before anything is written: a blocked run leaves every table as it was.
+    written = 0
+    if not blocking:
+        with database.session() as session:
+            written = repository.upsert_metrics(session, report.clean, source.name)
+    else:
+        context.log.error(f"metrics_quality: {len(blocking)} blocking issues; nothing written")
+
     check = AssetCheckResult(
         check_name="metrics_quality",
         passed=not report.issues,
@@ -103,6 +110,7 @@ def protocol_metrics(
             "hours_covered_by_source": covered.hours,
             "rows_fetched": len(raw),
             "rows_written": written,
+            "rows_kept_from_storage": sum(1 for i in report.issues if i.action == "kept"),
             "rows_repaired": int(report.clean["repaired"].sum()) if written else 0,
             "pools": MetadataValue.md(md_table(["protocol", "pool", "hours"], pools.values.tolist())),
             **market,

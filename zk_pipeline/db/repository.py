@@ -79,6 +79,14 @@ def upsert_metrics(session: Session, clean: pd.DataFrame, source: str) -> int:
     return len(rows)
 
 
+def stored_real_metric_keys(session: Session, start: datetime, end: datetime) -> set[tuple[str, str, datetime]]:
+    """(protocol, pool, hour) of the real (not repaired) rows stored for ``start..end``: the rows filler
+    may never replace."""
+    q = select(ProtocolMetric.protocol, ProtocolMetric.pool, ProtocolMetric.hour).where(
+        ProtocolMetric.hour >= start, ProtocolMetric.hour <= end, ProtocolMetric.repaired.is_(False))
+    return {(p, pool, hour) for p, pool, hour in session.execute(q)}
+
+
 def metrics_window(session: Session, start: datetime, end: datetime) -> pd.DataFrame:
     q = select(
         ProtocolMetric.protocol, ProtocolMetric.pool, ProtocolMetric.hour, ProtocolMetric.price_e8,

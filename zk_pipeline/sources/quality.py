@@ -22,19 +22,24 @@ asset check reports row by row:
    *filled* by carrying the previous hour's price and TVL forward with zero
    volume and fees — the honest reading of "nothing traded" — and the row is
    flagged ``repaired``. A longer gap, or a gap at the very start of the
-   window, stays *missing*; the features then refuse to compute.
+   window, stays *missing*; the features then refuse to compute. An hour the
+   source lacks but PostgreSQL already holds as a real (not repaired) row is
+   *kept*: the stored row stays as it is and counts as present, because
+   filler must never replace data that was once delivered (a file that lost
+   rows would otherwise rewrite the windows of earlier decisions).
 5. **Missing protocols**: every protocol in ``PROTOCOLS`` must have a row
    (any pool) for every hour of the window; hours without one are *missing*,
    named per protocol as hour ranges.
 
 Rejected and missing rows make the asset check fail with ERROR severity, which
-blocks the downstream assets; repairs alone fail it with WARN severity, which
-records them without blocking.
+blocks the downstream assets (and nothing is written); repairs and kept rows
+alone fail it with WARN severity, which records them without blocking.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -62,7 +67,7 @@ class Issue:
     pool: str
     hour: str
     rule: str
-    action: str  # rejected | deduplicated | filled | missing
+    action: str  # rejected | deduplicated | filled | kept | missing
     detail: str
     row: str = ""  # where the source had it (e.g. "line 17" of a replay CSV), if known
 
@@ -131,8 +136,14 @@ def _ranges(hours: list[pd.Timestamp]) -> list[tuple[pd.Timestamp, pd.Timestamp,
 
 
 def validate(raw: pd.DataFrame, window: Window, max_fill_hours: int = 3,
-             required_protocols: tuple[str, ...] = PROTOCOLS) -> QualityReport:
-    """Apply the rules above; ``clean`` holds fixed-point integer columns."""
+             required_protocols: tuple[str, ...] = PROTOCOLS,
+             stored: Collection[tuple[str, str, pd.Timestamp]] = frozenset()) -> QualityReport:
+    """Apply the rules above; ``clean`` holds fixed-point integer columns.
+
+    ``stored`` holds the (protocol, pool, hour) keys of real rows already in PostgreSQL: an hour
+    missing from the source but stored is kept as it is (rule 4), never filled.
+    """
+    stored = {(p, pool, pd.Timestamp(h).tz_convert("UTC")) for p, pool, h in stored}
     missing_cols = [c for c in SNAPSHOT_COLUMNS if c not in raw.columns]
     if missing_cols:
         raise ValueError(f"snapshot frame lacks columns {missing_cols}")
@@ -241,7 +252,12 @@ def validate(raw: pd.DataFrame, window: Window, max_fill_hours: int = 3,
         g = group.set_index("hour").sort_index().reindex(hours)
         g["protocol"], g["pool"] = protocol, pool
         g["repaired"] = False
-        present = g["price_e8"].notna().to_numpy()
+        present = g["price_e8"].notna().to_numpy(copy=True)
+        for i, h in enumerate(hours):
+            if not present[i] and (protocol, pool, h) in stored:
+                present[i] = True  # stored real row: counts as present, is neither filled nor rewritten
+                issues.append(Issue(protocol, pool, _iso(h), "missing_hour", "kept",
+                                    "not in the source; the real row stored earlier is kept"))
         run_start = None
         for i in range(len(hours) + 1):
             if i < len(hours) and not present[i]:
@@ -249,7 +265,8 @@ def validate(raw: pd.DataFrame, window: Window, max_fill_hours: int = 3,
                 continue
             if run_start is not None:
                 gap = range(run_start, i)
-                fillable = run_start > 0 and len(gap) <= max_fill_hours
+                # Filler carries the previous row forward: a row that was kept in storage is not at hand.
+                fillable = run_start > 0 and len(gap) <= max_fill_hours and pd.notna(g.iloc[run_start - 1]["price_e8"])
                 for j in gap:
                     if fillable:
                         prev = g.iloc[run_start - 1]
@@ -271,7 +288,7 @@ def validate(raw: pd.DataFrame, window: Window, max_fill_hours: int = 3,
     # for one of its pools are not repeated.
     reported = {(i.protocol, i.hour) for i in issues if i.action == "missing"}
     for protocol in required_protocols:
-        have = set(clean.loc[clean["protocol"] == protocol, "hour"])
+        have = set(clean.loc[clean["protocol"] == protocol, "hour"]) | {h for p, _, h in stored if p == protocol}
         absent = [h for h in hours if h not in have and (protocol, _iso(h)) not in reported]
         for first, last, n in _ranges(absent):
             span = _iso(first) if n == 1 else f"{_iso(first)}..{_iso(last)}"
