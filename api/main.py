@@ -129,8 +129,9 @@ def _recovery_interval_s() -> float:
         return 60.0
 
 
-#: Imported by a background thread at startup: what ``verify-fact-hash`` would otherwise import on its first call.
-WARM_MODULES = ("zk_pipeline.facts.integrity",)
+#: Imported by a background thread at startup: what ``verify-fact-hash`` (starknet-py) and the orchestration
+#: routes (Dagster, its GraphQL client) would otherwise import on their first call, ~1-2 s each.
+WARM_MODULES = ("zk_pipeline.facts.integrity", "dagster", "dagster_graphql")
 
 
 def _warm_up() -> None:
