@@ -25,21 +25,21 @@ from dagster import (
     SkipReason,
     build_schedule_from_partitioned_job,
     define_asset_job,
-    in_process_executor,
     sensor,
 )
 
 from zk_pipeline.assets.partitions import PARTITIONS_START
+from zk_pipeline.pool_wait import sleeping_in_process_executor
 
 CATCH_UP_HOURS = 6
 
 #: In-process executor: the graph is a chain (nothing to run in parallel) and the
 #: prover already runs in a child process, so a process per step would only add
-#: ~4 s of start-up to each of the seven steps.
+#: ~4 s of start-up to each of the seven steps. Its wait for the ``prover`` pool sleeps (``pool_wait``).
 allocation_job = define_asset_job(
     "allocation_job",
     selection=AssetSelection.all(),
-    executor_def=in_process_executor,
+    executor_def=sleeping_in_process_executor,
     description="Metrics → features → risk → allocation → proof → fact → decision for one hour.",
 )
 
