@@ -9,8 +9,15 @@ done). So an hour the schedule is still proving is not launched twice, and a
 partition whose run failed is left for a person (or a backfill) to look at
 instead of being retried forever. The run key is the partition key as well,
 and hours before the partitions start are never requested.
+
+A run whose process died (not a step that failed) is marked failed by the
+daemon's run monitoring and launched again by Dagster's run retries, at
+most twice (``dagster.yaml``); ``interrupted_proofs_sensor`` closes the proof
+job such a run left open as ``interrupted``, with the run's failure as the
+reason, so it does not stay ``running`` for ever.
 """
 
+import os
 from datetime import datetime, timedelta, timezone
 
 from dagster import (
@@ -20,15 +27,19 @@ from dagster import (
     AssetSelection,
     DefaultScheduleStatus,
     DefaultSensorStatus,
+    RunFailureSensorContext,
     RunRequest,
     SensorEvaluationContext,
     SkipReason,
     build_schedule_from_partitioned_job,
     define_asset_job,
+    run_failure_sensor,
     sensor,
 )
 
 from zk_pipeline.assets.partitions import PARTITIONS_START
+from zk_pipeline.db import proofs
+from zk_pipeline.db.session import session_scope
 from zk_pipeline.pool_wait import sleeping_in_process_executor
 
 CATCH_UP_HOURS = 6
@@ -76,3 +87,19 @@ def catch_up_sensor(context: SensorEvaluationContext):
     if not keys:
         return SkipReason(f"every one of the last {CATCH_UP_HOURS} hours has a decision or a run")
     return [RunRequest(run_key=k, partition_key=k) for k in keys]
+
+
+def close_proofs_of_run(url: str, run_id: str, reason: str) -> list[str]:
+    """Close the proof jobs a failed run left unfinished as ``interrupted`` (ids returned)."""
+    with session_scope(url) as s:
+        return proofs.interrupt(s, reason[:2000], run_id=run_id)
+
+
+@run_failure_sensor(monitored_jobs=[allocation_job], minimum_interval_seconds=15,
+                    default_status=DefaultSensorStatus.RUNNING)
+def interrupted_proofs_sensor(context: RunFailureSensorContext):
+    run = context.dagster_run
+    closed = close_proofs_of_run(os.environ["DATABASE_URL"], run.run_id,
+                                 f"run {run.run_id} failed: {context.failure_event.message}")
+    if closed:
+        context.log.info(f"proof jobs of failed run {run.run_id} closed as interrupted: {', '.join(closed)}")

@@ -19,7 +19,7 @@ import os
 from dagster import AssetSpec, Definitions, EnvVar, load_assets_from_modules, map_asset_specs
 
 from zk_pipeline.assets import market, proofs, risk
-from zk_pipeline.automation import allocation_job, catch_up_sensor, hourly_schedule
+from zk_pipeline.automation import allocation_job, catch_up_sensor, hourly_schedule, interrupted_proofs_sensor
 from zk_pipeline.provers.config import prover_settings_from_env
 from zk_pipeline.resources import (
     DatabaseResource, IntegrityResource, MetricsSourceResource, ProverResource, RiskModelResource,
@@ -50,7 +50,7 @@ defs = Definitions(
     assets=all_assets,
     jobs=[allocation_job],
     schedules=[hourly_schedule],
-    sensors=[catch_up_sensor],
+    sensors=[catch_up_sensor, interrupted_proofs_sensor],
     resources={
         "database": DatabaseResource(url=EnvVar("DATABASE_URL")),
         "metrics_source": MetricsSourceResource(

@@ -71,7 +71,8 @@ def allocation_proof(context: AssetExecutionContext, database: DatabaseResource,
     factory = sessionmaker(get_engine(database.url), expire_on_commit=False)
     backends = prover.build(on_start=lambda pid: context.log.info(f"prover process {pid} started"))
     try:
-        outcome = prove_statement_job(factory, statement, backends, prover.policy(), hour=partition_hour(context))
+        outcome = prove_statement_job(factory, statement, backends, prover.policy(), hour=partition_hour(context),
+                                      run_id=context.run_id)
     except ProofJobFailed as exc:
         with factory() as s:
             table = _attempts_table(s, exc.job_id)

@@ -169,6 +169,8 @@ class ProofStatus(str, enum.Enum):
     failed = "failed"
     verified = "verified"
     rejected = "rejected"
+    #: The process proving it died (run worker killed, database gone); the reason is in ``last_error``.
+    interrupted = "interrupted"
 
 
 class ProofJob(Base):
@@ -192,6 +194,8 @@ class ProofJob(Base):
     #: Who asked for the proof: ``pipeline`` (Dagster's allocation_proof) or ``api`` (POST /proofs/generate).
     #: The API takes up its own unfinished jobs at its next start and never touches the pipeline's.
     origin: Mapped[str] = mapped_column(String(16), server_default="pipeline")
+    #: The Dagster run that asked for it (pipeline jobs): closed as ``interrupted`` when that run dies.
+    run_id: Mapped[str | None] = mapped_column(String(64))
     source: Mapped[str | None] = mapped_column(String(32))  # builtin / stone / atlantic / command
     proof_hash: Mapped[str | None] = mapped_column(String(64))  # sha256 of the proof bytes → proof_blobs
     program_hash: Mapped[str | None] = mapped_column(String(66))
@@ -223,7 +227,7 @@ class ProofAttempt(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("proof_jobs.id", ondelete="CASCADE"))
     backend: Mapped[str] = mapped_column(String(32))
     attempt: Mapped[int]
-    outcome: Mapped[str] = mapped_column(String(16))  # running / succeeded / failed / timeout / unavailable / rejected
+    outcome: Mapped[str] = mapped_column(String(16))  # running / succeeded / failed / timeout / unavailable / rejected / interrupted
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(server_default=func.now())
     finished_at: Mapped[datetime | None]

@@ -26,11 +26,11 @@ def find_verified_job(session: Session, statement_hash: str) -> ProofJob | None:
 
 
 def create_job(session: Session, statement: Statement, hour: datetime | None = None,
-               origin: str = "pipeline") -> ProofJob:
+               origin: str = "pipeline", run_id: str | None = None) -> ProofJob:
     job = ProofJob(
         id=str(uuid.uuid4()), status=ProofStatus.queued, statement_hash=statement.statement_hash(),
         statement=statement.to_dict(), hour=hour, model_version=statement.version,
-        model_hash=felt_hex(statement.model_hash), attempts=0, origin=origin,
+        model_hash=felt_hex(statement.model_hash), attempts=0, origin=origin, run_id=run_id,
     )
     session.add(job)
     session.flush()
@@ -59,6 +59,31 @@ def finish_attempt(session: Session, attempt_id: int, outcome: str, error: str |
     attempt.duration_ms = int((attempt.finished_at - attempt.started_at).total_seconds() * 1000)
     if error:
         session.get(ProofJob, attempt.job_id).last_error = error
+
+
+#: A job in one of these states has a process working on it (or had, until it died).
+UNFINISHED = (ProofStatus.queued, ProofStatus.running, ProofStatus.succeeded)
+
+
+def interrupt(session: Session, reason: str, *, run_id: str | None = None, job_id: str | None = None) -> list[str]:
+    """Close the unfinished jobs of a dead run (or one job) as ``interrupted``, and their open attempts.
+
+    Returns the ids closed. A job that finished meanwhile is left alone, so calling this twice, or
+    for a run that ended cleanly, changes nothing.
+    """
+    if (run_id is None) == (job_id is None):
+        raise ValueError("give exactly one of run_id and job_id")
+    q = select(ProofJob).where(ProofJob.status.in_(UNFINISHED)).with_for_update()
+    q = q.where(ProofJob.run_id == run_id) if run_id is not None else q.where(ProofJob.id == job_id)
+    closed = []
+    for job in session.scalars(q):
+        job.status, job.last_error = ProofStatus.interrupted, reason
+        for attempt in session.scalars(select(ProofAttempt).where(
+                ProofAttempt.job_id == job.id, ProofAttempt.outcome == "running")):
+            attempt.outcome, attempt.error, attempt.finished_at = "interrupted", reason, now()
+            attempt.duration_ms = int((attempt.finished_at - attempt.started_at).total_seconds() * 1000)
+        closed.append(job.id)
+    return closed
 
 
 def attempts_of(session: Session, job_id: str) -> list[ProofAttempt]:

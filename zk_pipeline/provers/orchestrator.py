@@ -12,7 +12,11 @@ failed attempt and retried after ``backoff_s * factor**k`` up to
 ``verified`` only after the proof verified (locally, or by the remote service
 for remote backends) at ``min_security_bits`` or more; it ends ``rejected`` if
 the last failure was a proof that did not verify, ``failed`` otherwise.
-Every attempt is a row in ``proof_attempts`` with its error.
+Every attempt is a row in ``proof_attempts`` with its error. A job whose
+prover is stopped from outside (SIGTERM/SIGINT, a lost database, any error
+that is not the prover's) is closed ``interrupted`` with the reason when the
+database still answers; when the process dies outright, the run's failure
+closes it (``automation.interrupted_proofs_sensor``).
 """
 
 from __future__ import annotations
@@ -86,8 +90,32 @@ def run_job(
     with factory.begin() as s:
         job = proofs.get_job(s, job_id)
         statement = Statement.from_dict(job.statement)
+        origin = job.origin
     if not backends:
         raise ValueError("no prover backends configured")
+    try:
+        return _run_backends(factory, job_id, statement, backends, policy, sleep)
+    except ProofJobFailed:
+        raise
+    except BaseException as exc:
+        if origin != "api":  # the API takes up its own unfinished jobs (leases): they stay open for it
+            _close_interrupted(factory, job_id, exc)
+        raise
+
+
+def _close_interrupted(factory: sessionmaker[Session], job_id: str, exc: BaseException) -> None:
+    """Best effort: the cause may be the database itself, and then the run's failure closes the job."""
+    reason = public_text(f"interrupted: {type(exc).__name__}: {exc}")[:2000]
+    try:
+        with factory.begin() as s:
+            proofs.interrupt(s, reason, job_id=job_id)
+    except Exception as db_exc:  # noqa: BLE001 - the original exception is the one that matters
+        log.warning("proof job %s interrupted and not closed: %s", job_id, public_text(str(db_exc)))
+
+
+def _run_backends(factory: sessionmaker[Session], job_id: str, statement: Statement,
+                  backends: Sequence[ProverBackend], policy: RetryPolicy,
+                  sleep: Callable[[float], None]) -> JobOutcome:
     last: ProverError | None = None
     for backend in backends:
         for n in range(policy.max_attempts):
@@ -156,6 +184,7 @@ def prove_statement_job(
     policy: RetryPolicy = RetryPolicy(),
     hour=None,
     sleep: Callable[[float], None] = time.sleep,
+    run_id: str | None = None,
 ) -> JobOutcome:
     """Reuse a verified job for the same statement, or create one and run it.
 
@@ -171,7 +200,7 @@ def prove_statement_job(
     if existing is not None and _still_verifies(existing, blob, statement, backends, policy):
         return JobOutcome(job=existing, artifact=None, verification=None, reused=True)
     with factory.begin() as s:
-        job_id = proofs.create_job(s, statement, hour).id
+        job_id = proofs.create_job(s, statement, hour, run_id=run_id).id
     return run_job(factory, job_id, backends, policy, sleep)
 
 
