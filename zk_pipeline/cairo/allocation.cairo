@@ -54,12 +54,12 @@
 //   * comparisons (is_le) only ever see differences of values below 2**113.
 //
 // Size (zk_pipeline/cairo/profile.py measures it; docs/stone.md has the table). Model v1 (720-hour
-// window) executes 59,589 steps, 36k of them in return_sums and 17k in check_and_pack, with 522
-// Pedersen and ~7.4k range-check instances. A proof-mode run pads to a power of two that also leaves
+// window) executes 53,462 steps, 34.5k of them in return_sums and 12.5k in check_and_pack, with 522
+// Pedersen and ~7.5k range-check instances. A proof-mode run pads to a power of two that also leaves
 // a spare range-check cell for every 16-bit value between the smallest and the largest limb checked:
 // random 63-bit values span 0..65535, which the `small` layout (13 spare cells per step) covers in
 // 2**13 steps, the `recursive` one (1 per step) only in 2**17. Model v1 needs 2**16 steps in `small`
-// (8 steps per range-check instance).
+// (8 steps per range-check instance); a 168-hour window fits 2**14.
 %builtins output pedersen range_check ecdsa
 
 from starkware.cairo.common.alloc import alloc
@@ -74,8 +74,9 @@ const BPS = 10000;
 const RETURN_SCALE = 10 ** 8;
 const HOURS_PER_YEAR = 8760;
 const ANNUALIZE_BPS2 = HOURS_PER_YEAR * 10 ** 8;
-const MAX_RAW = 2 ** 63 - 1;
 const PACK_SHIFT = 2 ** 63;
+// x + RC_UPPER_SHIFT < 2**128 (a range-check cell) exactly when x < 2**63, for x < 2**128.
+const RC_UPPER_SHIFT = 2 ** 128 - 2 ** 63;
 const SECONDS_PER_DAY = 86400;
 const DAYS_PER_YEAR = 365;
 const N_PARAMS = Params.SIZE;
@@ -144,19 +145,23 @@ func clamp{range_check_ptr}(x, lo, hi) -> felt {
 
 // Range-checks the inputs into [0, 2**63) three at a time, and packs each three into one felt
 // x0 + x1 * 2**63 + x2 * 2**126 (injective given the bounds) for the commitment: a third of the
-// Pedersen hashes.
-// No hint: the two range-check cells per input are written directly.
+// Pedersen hashes. Two range-check cells per input, written directly (no hint): x < 2**128, then
+// x + 2**128 - 2**63 < 2**128 (no wrap: the sum is below 2**129), i.e. x < 2**63. Each input is read
+// once into a temporary and reused by its checks and the packing: 24 steps per group, not 33.
 func check_and_pack{range_check_ptr}(src: felt*, n_groups, dst: felt*) {
     if (n_groups == 0) {
         return ();
     }
-    assert [range_check_ptr] = src[0];
-    assert [range_check_ptr + 1] = MAX_RAW - src[0];
-    assert [range_check_ptr + 2] = src[1];
-    assert [range_check_ptr + 3] = MAX_RAW - src[1];
-    assert [range_check_ptr + 4] = src[2];
-    assert [range_check_ptr + 5] = MAX_RAW - src[2];
-    assert dst[0] = src[0] + src[1] * PACK_SHIFT + src[2] * PACK_SHIFT * PACK_SHIFT;
+    tempvar x0 = src[0];
+    assert [range_check_ptr] = x0;
+    assert [range_check_ptr + 1] = x0 + RC_UPPER_SHIFT;
+    tempvar x1 = src[1];
+    assert [range_check_ptr + 2] = x1;
+    assert [range_check_ptr + 3] = x1 + RC_UPPER_SHIFT;
+    tempvar x2 = src[2];
+    assert [range_check_ptr + 4] = x2;
+    assert [range_check_ptr + 5] = x2 + RC_UPPER_SHIFT;
+    assert dst[0] = x0 + x1 * PACK_SHIFT + x2 * PACK_SHIFT * PACK_SHIFT;
     let range_check_ptr = range_check_ptr + 6;
     return check_and_pack(src + 3, n_groups - 1, dst + 1);
 }
@@ -223,16 +228,16 @@ func return_sums{range_check_ptr}(prices: felt*, n_returns, sum_r, sum_r2) -> (s
     assert [range_check_ptr] = rem;
     assert [range_check_ptr + 1] = prev - 1 - rem;
     assert cur * RETURN_SCALE = shifted * prev + rem;
-    local r;
     if (capped_flag == 0) {
         assert [range_check_ptr + 2] = 2 * RETURN_SCALE - shifted;
-        r = shifted - RETURN_SCALE;
-    } else {
-        assert [range_check_ptr + 2] = shifted - 2 * RETURN_SCALE - 1;
-        r = RETURN_SCALE;
+        tempvar r = shifted - RETURN_SCALE;
+        let range_check_ptr = range_check_ptr + 3;
+        return return_sums(prices + 1, n_returns - 1, sum_r + r, sum_r2 + r * r);
     }
+    // Capped: r = S, so r**2 is a constant (each branch recurses itself: no join, no local for r).
+    assert [range_check_ptr + 2] = shifted - 2 * RETURN_SCALE - 1;
     let range_check_ptr = range_check_ptr + 3;
-    return return_sums(prices + 1, n_returns - 1, sum_r + r, sum_r2 + r * r);
+    return return_sums(prices + 1, n_returns - 1, sum_r + RETURN_SCALE, sum_r2 + RETURN_SCALE * RETURN_SCALE);
 }
 
 // features/volatility.py: floor(isqrt(var_num * 8760 * 10**8) / (m * S)).
