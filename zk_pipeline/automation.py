@@ -40,6 +40,7 @@ from dagster import (
 from zk_pipeline.assets.partitions import PARTITIONS_START
 from zk_pipeline.db import proofs
 from zk_pipeline.db.session import session_scope
+from zk_pipeline.run_health import run_worker, worker_alive
 from zk_pipeline.pool_wait import sleeping_in_process_executor
 
 CATCH_UP_HOURS = 6
@@ -99,7 +100,10 @@ def close_proofs_of_run(url: str, run_id: str, reason: str) -> list[str]:
                     default_status=DefaultSensorStatus.RUNNING)
 def interrupted_proofs_sensor(context: RunFailureSensorContext):
     run = context.dagster_run
-    closed = close_proofs_of_run(os.environ["DATABASE_URL"], run.run_id,
-                                 f"run {run.run_id} failed: {context.failure_event.message}")
+    reason = f"run {run.run_id} failed: {context.failure_event.message}"
+    worker = run_worker(context.instance, run.run_id)
+    if worker is not None and not worker_alive(*worker):
+        reason += f" (run worker process {worker[0]} is gone)"
+    closed = close_proofs_of_run(os.environ["DATABASE_URL"], run.run_id, reason)
     if closed:
         context.log.info(f"proof jobs of failed run {run.run_id} closed as interrupted: {', '.join(closed)}")
