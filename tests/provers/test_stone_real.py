@@ -164,3 +164,7 @@ def test_without_stone_the_command_says_how_to_install_it(tmp_path):
     (line,) = res.stderr.splitlines()
     assert line.startswith("zkp: error: stone: missing") and "make stone" in line
     assert not Path(tmp_path / "p").exists()
+    # The built-in prover's options are refused, not ignored.
+    res = _zkp("prove", "--backend", "stone", "--compact", "--input", str(tmp_path / "s.json"), "--out",
+               str(tmp_path / "p"), env=env)
+    assert res.returncode == 2 and res.stderr.startswith("zkp: error: --compact: only for the built-in prover")

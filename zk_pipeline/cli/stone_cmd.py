@@ -75,6 +75,12 @@ def prove(args: argparse.Namespace, statement: Statement) -> int:
     from zk_pipeline.provers.base import ProverError, ProverUnavailable
     from zk_pipeline.provers.stone import StoneBackend
 
+    builtin_only = [flag for flag, value in (("--compact", args.compact), ("--blowup", args.blowup),
+                                             ("--queries", args.queries), ("--grinding-bits", args.grinding_bits),
+                                             ("--folding-factor", args.folding_factor)) if value]
+    if builtin_only:
+        return fail(f"{', '.join(builtin_only)}: only for the built-in prover; Stone's parameters are in "
+                    "ZKP_STONE_PARAMS (docs/stone.md)")
     backend = StoneBackend.from_env()
     if statement.outputs is not None and statement.outputs != statement.evaluate().summary():
         return fail("the statement's claimed outputs are not the model's result; drop them or correct them")
