@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -51,10 +51,18 @@ def scrub(message: str, url: str) -> str:
     return message
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One read-only session per request; the engine (and its pool) is shared per URL."""
-    with session_factory(resolve_database_url(request))() as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One read-only session per request; the engine (and its pool) is shared per URL.
+
+    On the event loop, not in a thread: making a session does no I/O (it connects on its first
+    query, in the route's thread), and ``SessionReleasingRoute`` has closed it by the time this
+    closes it again, which is then a no-op. Two thread hops less per request.
+    """
+    session = session_factory(resolve_database_url(request))()
+    try:
         yield session
+    finally:
+        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -2,10 +2,12 @@
 
 import sys
 
-from benchmarks import bench_fields, bench_pipeline, bench_stark, bench_stone
+from benchmarks import bench_api, bench_fields, bench_pipeline, bench_stark, bench_stone
 
 print("== pipeline ==")
 bench_pipeline.main()
+print("\n== API under load ==")
+bench_api.main([])
 print("\n== field arithmetic (NTT) ==")
 bench_fields.main([])
 print("\n== STARK prover ==")

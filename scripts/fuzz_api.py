@@ -23,27 +23,10 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # a script of the repository: its benchmarks package holds the seeding
+
+from benchmarks.seed import seed_real_decision  # noqa: E402
 CONFIG = ROOT / "fuzz" / "schemathesis.toml"
-PARTITION = "2026-11-20-10:00"
-
-
-def _seed(url: str) -> None:
-    from dagster import instance_for_test, materialize
-
-    from zk_pipeline.db import repository
-    from zk_pipeline.db.migrate import upgrade
-    from zk_pipeline.db.session import session_scope
-    from zk_pipeline.definitions import all_assets, defs
-
-    upgrade(url)
-    with session_scope(url) as s:
-        repository.sync_model_registry(s)
-    os.environ["DATABASE_URL"] = url
-    resources = defs.resources  # the shipped resources read DATABASE_URL
-    with instance_for_test() as instance:
-        result = materialize(all_assets, partition_key=PARTITION, resources=resources, instance=instance,
-                             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
-    assert result.success, "the seed materialization failed"
 
 
 def _free_port() -> int:
@@ -66,7 +49,7 @@ def main(argv: list[str]) -> int:
         api = None
         try:
             print("[fuzz] seeding one decision with its proof…", flush=True)
-            _seed(url)
+            seed_real_decision(url)
             port = _free_port()
             api = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
                                     "--port", str(port), "--log-level", "warning"], cwd=ROOT,

@@ -1,0 +1,67 @@
+"""Data for the benchmarks and the API fuzzer: one real decision, then as many copies as asked.
+
+The first decision comes from a real in-process materialization of the asset
+graph (its proof is real and verified). Copies are made in SQL, one hour
+apart going back in time, each with its own proposal row, so that list and
+detail queries meet a table of the size asked for.
+"""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy import text
+
+#: The hour of the real decision; copies go back from it.
+PARTITION = "2026-11-20-10:00"
+
+
+def seed_real_decision(url: str) -> None:
+    """Migrate ``url``, sync the model registry and materialize one hour of the graph into it."""
+    from dagster import instance_for_test, materialize
+
+    from zk_pipeline.db import repository
+    from zk_pipeline.db.migrate import upgrade
+    from zk_pipeline.db.session import session_scope
+    from zk_pipeline.definitions import all_assets, defs
+
+    upgrade(url)
+    with session_scope(url) as s:
+        repository.sync_model_registry(s)
+    os.environ["DATABASE_URL"] = url  # the shipped resources read it
+    with instance_for_test() as instance:
+        result = materialize(all_assets, partition_key=PARTITION, resources=defs.resources, instance=instance,
+                             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+    if not result.success:
+        raise RuntimeError("the seed materialization failed")
+
+
+def copy_decisions(url: str, total: int) -> int:
+    """Copies of the newest decision (and its proposal) until there are ``total`` decisions."""
+    from zk_pipeline.db.session import get_engine
+
+    with get_engine(url).begin() as c:
+        have = c.execute(text("SELECT count(*) FROM zkp.allocation_decisions")).scalar_one()
+        missing = max(0, total - have)
+        if not missing:
+            return have
+        c.execute(text("""
+            WITH src AS (SELECT d.*, p.statement, p.hour AS p_hour
+                         FROM zkp.allocation_decisions d JOIN zkp.allocation_proposals p ON p.id = d.proposal_id
+                         ORDER BY d.timestamp DESC LIMIT 1),
+                 n AS (SELECT generate_series(1, :missing) + :offset AS i),
+                 props AS (
+                   INSERT INTO zkp.allocation_proposals (hour, model_version, model_hash, jediswap_pct, ekubo_pct,
+                                                         jediswap_risk, ekubo_risk, statement_hash, statement)
+                   SELECT src.p_hour - make_interval(hours => n.i::int), src.model_version, src.model_hash,
+                          src.jediswap_pct, src.ekubo_pct, src.jediswap_risk, src.ekubo_risk,
+                          md5(src.p_hour::text || n.i::text), src.statement
+                   FROM src, n
+                   RETURNING id, hour)
+            INSERT INTO zkp.allocation_decisions (decision_id, jediswap_pct, ekubo_pct, jediswap_risk, ekubo_risk,
+                                                  timestamp, proof_job_id, model_version, model_hash, proposal_id)
+            SELECT gen_random_uuid()::text, src.jediswap_pct, src.ekubo_pct, src.jediswap_risk, src.ekubo_risk,
+                   props.hour, src.proof_job_id, src.model_version, src.model_hash, props.id
+            FROM src, props
+        """), {"missing": missing, "offset": have})
+        return c.execute(text("SELECT count(*) FROM zkp.allocation_decisions")).scalar_one()
