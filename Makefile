@@ -53,7 +53,7 @@ fuzz: $(STAMP)
 # The fault suite (README, "Reliability"): runs killed mid-proof and mid-verified_fact under a real
 # Dagster daemon, damaged replay files. Minutes, one scenario at a time; `make test` reports it as skipped.
 faults: $(STAMP)
-	ZKP_FAULTS=1 $(VENV)/bin/pytest -n 0 tests/faults $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n 0 tests/faults $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m benchmarks

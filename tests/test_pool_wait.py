@@ -18,7 +18,6 @@ import textwrap
 import time
 
 import psutil
-import pytest
 
 from tests.conftest import ROOT
 from zk_pipeline.db.urls import with_psycopg2

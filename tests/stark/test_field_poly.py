@@ -1,6 +1,5 @@
 import random
 
-import numpy as np
 import pytest
 
 from zk_pipeline.stark.field import P, batch_inverse, from_bytes, inv, root_of_unity, to_bytes
