@@ -14,6 +14,7 @@ import pytest
 
 from tests.provers import doubles
 from zk_pipeline import cairo
+from zk_pipeline.facts import stone as stone_facts
 from zk_pipeline.provers.atlantic import AtlanticBackend, check_task_output
 from zk_pipeline.provers.base import ProofArtifact, ProofRejected, ProverFailed, ProverTimeout, ProverUnavailable
 
@@ -66,7 +67,10 @@ def test_success_submits_a_pie_polls_downloads_and_verifies(tmp_path):
         assert doubles.zip_names(sub["files"]["pieFile"]) == ["memory.bin", "metadata.json", "version.json"]
 
         v = b.verify(st, art, min_security_bits=96)
-        assert (v.valid, v.reason, v.security_bits, v.verifier) == (True, "", 102, "integrity")
+        # The bits are the proof's own: n_queries * log2(blowup) + proof-of-work bits of its parameters.
+        bits = stone_facts.security_bits(stone_facts.parse_stone_proof(json.loads(api.proof)))
+        assert bits >= 96
+        assert (v.valid, v.reason, v.security_bits, v.verifier) == (True, "", bits, "integrity")
         assert v.l2_fact_hash == "0x1234"
         assert not b.verify(st, art, min_security_bits=120).valid
 
@@ -118,7 +122,6 @@ def test_verify_needs_the_services_verification_and_our_output(tmp_path):
 
 
 def test_configured_bootloader_hash_is_enforced(tmp_path):
-    from zk_pipeline.facts import stone as stone_facts
 
     st = doubles.default_model_statement(41)
     proof = proof_for(st)
