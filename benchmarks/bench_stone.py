@@ -29,7 +29,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from benchmarks.bench_stark import STANDARD, _peak_rss_kb, _synthetic_statement, _table
