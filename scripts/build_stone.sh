@@ -4,7 +4,7 @@
 # where the Stone backend looks for them (docs/stone.md).
 #
 #   scripts/build_stone.sh                 download the pinned source from GitHub and build every layout
-#   STONE_SOURCE_TARBALL=../shared/tools/stone/stone-prover-1414a54.tar.gz scripts/build_stone.sh
+#   STONE_SOURCE_TARBALL=/path/to/stone-prover-1414a54.tar.gz scripts/build_stone.sh
 #                                          build from a local tarball of that commit instead
 #   STONE_LAYOUTS="small;recursive" scripts/build_stone.sh
 #                                          only those layouts: ~8 min instead of ~75 min on 2 cores

@@ -124,8 +124,8 @@ def cairo_run_or_fail() -> str:
 
 
 #: Where Stone is looked for when ``ZKP_STONE_PROVER`` / ``ZKP_STONE_VERIFIER`` are not set: what ``make stone``
-#: installs, then the prebuilt binaries of a ``../shared`` checkout beside the repository.
-STONE_DIRS = (ROOT / ".data" / "stone" / "bin", ROOT.parent / "shared" / "tools" / "stone")
+#: installs (CI points the variables at its prebuilt binaries).
+STONE_DIRS = (ROOT / ".data" / "stone" / "bin",)
 STONE_MISSING = ("needs StarkWare's Stone (cpu_air_prover, cpu_air_verifier), not found: set ZKP_STONE_PROVER and "
                  "ZKP_STONE_VERIFIER, or install it with `make stone` (docs/stone.md)")
 
