@@ -37,14 +37,36 @@ def running_attempt(url: str) -> bool:
         return s.scalar(select(ProofAttempt).where(ProofAttempt.outcome == "running")) is not None
 
 
-def test_a_run_killed_mid_proof_is_failed_its_slot_freed_and_its_proof_job_closed(db_url, scratch_db_url, tmp_path,
-                                                                                  monkeypatch):
-    from dagster import DagsterInstance, DagsterRunStatus, build_run_status_sensor_context
+def daemon_pass(instance, record):
+    """What the daemon runs every ``poll_interval_seconds`` for a STARTED run, called directly: run
+    monitoring, the slot release once the grace period is over, then ``interrupted_proofs_sensor``
+    if the run failed. Returns the run and its RUN_FAILURE record (None if it did not fail)."""
+    from dagster import DagsterRunStatus, build_run_status_sensor_context
     from dagster._core.events import DagsterEventType
     from dagster._daemon.monitoring.concurrency import execute_concurrency_slots_iteration
     from dagster._daemon.monitoring.run_monitoring import monitor_started_run
 
     from zk_pipeline.automation import interrupted_proofs_sensor
+
+    log = logging.getLogger("run_monitoring_test")
+    run_id = record.dagster_run.run_id
+    monitor_started_run(instance, None, record, log)
+    run = instance.get_run_by_id(run_id)
+    if run.status != DagsterRunStatus.FAILURE:
+        return run, None
+    (failure,) = instance.get_records_for_run(run_id, of_type=DagsterEventType.RUN_FAILURE).records
+    time.sleep(instance.run_monitoring_settings["free_slots_after_run_end_seconds"] + 1.5)
+    list(execute_concurrency_slots_iteration(SimpleNamespace(instance=instance), log))
+    context = build_run_status_sensor_context(
+        sensor_name=interrupted_proofs_sensor.name, dagster_instance=instance, dagster_run=run,
+        dagster_event=failure.event_log_entry.dagster_event).for_run_failure()
+    interrupted_proofs_sensor(context)
+    return run, failure
+
+
+def test_a_run_killed_mid_proof_is_failed_its_slot_freed_and_its_proof_job_closed(db_url, scratch_db_url, tmp_path,
+                                                                                  monkeypatch):
+    from dagster import DagsterInstance, DagsterRunStatus
 
     env = {**os.environ, **dagster_home(tmp_path, scratch_db_url), "DATABASE_URL": db_url}
     monkeypatch.setenv("DAGSTER_PG_URL", env["DAGSTER_PG_URL"])
@@ -60,34 +82,22 @@ def test_a_run_killed_mid_proof_is_failed_its_slot_freed_and_its_proof_job_close
         if proc.poll() is None:
             proc.kill()
 
-    log = logging.getLogger("run_monitoring_test")
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         (record,) = instance.get_run_records()
         run_id = record.dagster_run.run_id
         assert record.dagster_run.status == DagsterRunStatus.STARTED
         assert instance.event_log_storage.get_concurrency_info("prover").active_run_ids == {run_id}
-
-        # The daemon's run monitoring pass: the run's process is gone, so the run is failed.
         assert instance.run_monitoring_settings["enabled"]
-        monitor_started_run(instance, None, record, log)
-        run = instance.get_run_by_id(run_id)
-        assert run.status == DagsterRunStatus.FAILURE
-        (failure,) = instance.get_records_for_run(run_id, of_type=DagsterEventType.RUN_FAILURE).records
-        assert f"run worker process {proc.pid} is gone" in failure.event_log_entry.message
+        assert 0 < instance.run_monitoring_settings["free_slots_after_run_end_seconds"] <= 30
 
-        # The daemon's slot release, free_slots_after_run_end_seconds after the run ended.
-        grace = instance.run_monitoring_settings["free_slots_after_run_end_seconds"]
-        assert 0 < grace <= 30
-        time.sleep(grace + 1.5)
-        list(execute_concurrency_slots_iteration(SimpleNamespace(instance=instance), log))
+        run, failure = daemon_pass(instance, record)
+        # The run's process is gone, so the run is failed ...
+        assert run.status == DagsterRunStatus.FAILURE
+        assert f"run worker process {proc.pid} is gone" in failure.event_log_entry.message
+        # ... its slot is freed after the grace period ...
         info = instance.event_log_storage.get_concurrency_info("prover")
         assert info.active_run_ids == set() and info.claimed_slots == []
-
-        # The run failure sensor closes the proof job and its attempt, with the reason.
-        context = build_run_status_sensor_context(
-            sensor_name=interrupted_proofs_sensor.name, dagster_instance=instance, dagster_run=run,
-            dagster_event=failure.event_log_entry.dagster_event).for_run_failure()
-        interrupted_proofs_sensor(context)
+        # ... and the run failure sensor closed the proof job and its attempt, with the reason.
         with session_scope(db_url) as s:
             (job,) = s.scalars(select(ProofJob)).all()
             (attempt,) = s.scalars(select(ProofAttempt)).all()
