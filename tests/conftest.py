@@ -8,12 +8,14 @@ created on that server for the session and dropped at the end.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from zk_pipeline.db.urls import APP_SCHEMA, with_psycopg2
 
@@ -78,12 +80,23 @@ def scratch_db_url(pg_url: str) -> Iterator[str]:
     from sqlalchemy.engine import make_url
 
     name = f"zkp_scratch_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
     yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    # Tests here kill processes connected to the scratch database; a pooled admin connection can be
+    # dropped with them. Fresh connections, one retry.
+    admin.dispose()
+    for attempt in range(2):
+        try:
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            break
+        except OperationalError:
+            if attempt:
+                raise
+            admin.dispose()
+            time.sleep(1)
     admin.dispose()
 
 
