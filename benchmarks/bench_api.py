@@ -17,11 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -107,29 +104,12 @@ def load_main(argv: list[str]) -> None:
 # ------------------------------------------------------------------------------ driver
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(url: str, workers: int) -> tuple[subprocess.Popen, int]:
-    import httpx
+    from benchmarks.seed import start_api
 
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "benchmarks.bench_api:baseline_app", "--factory",
-                             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-                             "--log-level", "warning"], cwd=ROOT, env={**os.environ, "DATABASE_URL": url})
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/bench/select1", timeout=2).status_code == 200:
-                return proc, port
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the API did not start")
-        time.sleep(0.2)
+    proc, base = start_api("benchmarks.bench_api:baseline_app", url, probe="/bench/select1",
+                           extra=("--factory", "--workers", str(workers)))
+    return proc, int(base.rsplit(":", 1)[1])
 
 
 def _measure(port: int, path: str, clients: int, seconds: float) -> dict:
@@ -180,24 +160,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="load per row (default 4)")
     parser.add_argument("--decisions", type=int, default=24, help="decisions in the table (default 24)")
     args = parser.parse_args(argv)
-    from benchmarks.seed import copy_decisions, seed_real_decision
-    from zk_pipeline.db.urls import with_psycopg2
+    from benchmarks.seed import copy_decisions, scratch_database, seed_real_decision
 
-    server = None
-    with tempfile.TemporaryDirectory(prefix="zkp-bench-api-") as tmp:
-        url = os.environ.get("DATABASE_URL")
-        if not url:
-            from zk_pipeline.db import embedded
-
-            server, url = embedded.start(Path(tmp) / "pg", cleanup="delete")
-        url = with_psycopg2(url)
-        try:
-            seed_real_decision(url)
-            total = copy_decisions(url, args.decisions)
-            report(run(url, args.seconds), total)
-        finally:
-            if server is not None:
-                server.cleanup()
+    with scratch_database() as url:
+        seed_real_decision(url)
+        total = copy_decisions(url, args.decisions)
+        report(run(url, args.seconds), total)
     return 0
 
 

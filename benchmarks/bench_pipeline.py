@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 import statistics
-import tempfile
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 
 def _timeit(fn, repeat: int = 5) -> float:
@@ -50,17 +48,11 @@ def main() -> None:
     from zk_pipeline.db import repository
     from zk_pipeline.db.migrate import upgrade
     from zk_pipeline.db.session import session_scope
-    from zk_pipeline.db.urls import with_psycopg2
     from zk_pipeline.definitions import defs
 
-    server = None
-    with tempfile.TemporaryDirectory(prefix="zkpb") as tmp:
-        url = os.environ.get("DATABASE_URL")
-        if not url:
-            from zk_pipeline.db import embedded
+    from benchmarks.seed import scratch_database
 
-            server, url = embedded.start(Path(tmp) / "pg", cleanup="delete")
-        url = with_psycopg2(url)
+    with scratch_database() as url:
         os.environ["DATABASE_URL"] = url
         upgrade(url)
         with session_scope(url) as s:
@@ -75,8 +67,6 @@ def main() -> None:
         rows.append(("full graph, first partition (in-process)", times[0]))
         rows.append(("full graph, next partition", times[1]))
         rows.append(("full graph, re-materialization", times[2]))
-        if server is not None:
-            server.cleanup()
 
     print(f"{'pipeline step':<48}{'seconds':>10}")
     for name, secs in rows:

@@ -1,4 +1,9 @@
-"""Data for the benchmarks and the API fuzzer: one real decision, then as many copies as asked.
+"""A database and an API for the benchmarks and the API fuzzer, and data in it.
+
+``scratch_database`` gives a PostgreSQL URL (``DATABASE_URL``, else an embedded
+server in a temporary directory); ``start_api`` serves an app with uvicorn on
+127.0.0.1 and waits until it answers. Data: one real decision, then as many
+copies as asked.
 
 The first decision comes from a real in-process materialization of the asset
 graph (its proof is real and verified). Copies are made in SQL, one hour
@@ -9,8 +14,18 @@ detail queries meet a table of the size asked for.
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import text
+
+ROOT = Path(__file__).resolve().parents[1]
 
 #: The hour of the real decision; copies go back from it.
 PARTITION = "2026-11-20-10:00"
@@ -65,3 +80,47 @@ def copy_decisions(url: str, total: int) -> int:
             FROM src, props
         """), {"missing": missing, "offset": have})
         return c.execute(text("SELECT count(*) FROM zkp.allocation_decisions")).scalar_one()
+
+
+@contextmanager
+def scratch_database() -> Iterator[str]:
+    """``DATABASE_URL`` if set, else an embedded PostgreSQL deleted afterwards; a psycopg2 URL either way."""
+    from zk_pipeline.db.urls import with_psycopg2
+
+    with tempfile.TemporaryDirectory(prefix="zkp-bench-") as tmp:
+        url = os.environ.get("DATABASE_URL")
+        server = None
+        if not url:
+            from zk_pipeline.db import embedded
+
+            server, url = embedded.start(Path(tmp) / "pg", cleanup="delete")
+        try:
+            yield with_psycopg2(url)
+        finally:
+            if server is not None:
+                server.cleanup()
+
+
+def start_api(app: str, url: str, probe: str = "/api/v1/health", extra: tuple[str, ...] = (),
+              seconds: float = 90) -> tuple[subprocess.Popen, str]:
+    """``uvicorn APP`` on a free port of 127.0.0.1 with ``DATABASE_URL=url``; returns (process, base URL)
+    once ``probe`` answers 200."""
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", app, *extra, "--host", "127.0.0.1", "--port", str(port),
+                             "--log-level", "warning"], cwd=ROOT, env={**os.environ, "DATABASE_URL": url})
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(base + probe, timeout=2).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"{app} did not answer {probe}")
+        time.sleep(0.2)
