@@ -13,8 +13,7 @@ from dagster import (
     asset,
 )
 
-from zk_pipeline.assets.partitions import hourly, md_table, partition_hour
-from zk_pipeline.assets.risk import per_protocol_metadata
+from zk_pipeline.assets.partitions import hourly, md_table, partition_hour, per_protocol_metadata
 from zk_pipeline.db import repository
 from zk_pipeline.features.fixed_point import PRICE_SCALE, USD_SCALE
 from zk_pipeline.features.series import hourly_protocol_frame

@@ -1,4 +1,4 @@
-"""Hourly partitions: one allocation decision per UTC hour.
+"""Hourly partitions (one allocation decision per UTC hour), and the metadata helpers every asset uses.
 
 They start at ``ZKP_PARTITIONS_START`` (``zkp run`` pins it at its first run;
 see ``partition_start``), else at ``DEFAULT_START``.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from dagster import AssetExecutionContext, HourlyPartitionsDefinition
+from dagster import AssetExecutionContext, HourlyPartitionsDefinition, MetadataValue
 
 from zk_pipeline.assets.partition_start import PARTITION_FORMAT, configured_start
 
@@ -25,3 +25,10 @@ def md_table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def per_protocol_metadata(values: dict[str, dict[str, int | float]]) -> dict[str, MetadataValue]:
+    """Numeric ``<protocol>_<name>`` entries: Dagster plots numeric metadata over materializations
+    (the markdown tables beside them it can only show)."""
+    return {f"{protocol}_{name}": MetadataValue.int(v) if isinstance(v, int) else MetadataValue.float(float(v))
+            for protocol, row in values.items() for name, v in row.items()}

@@ -18,7 +18,7 @@ from dagster import (
 )
 from sqlalchemy import select
 
-from zk_pipeline.assets.partitions import hourly, md_table, partition_hour
+from zk_pipeline.assets.partitions import hourly, md_table, partition_hour, per_protocol_metadata
 from zk_pipeline.db import proofs, repository
 from zk_pipeline.db.models import RiskFeature, RiskScore
 from zk_pipeline.features.fixed_point import BPS
@@ -33,13 +33,6 @@ RISK_TERMS = ("utilization", "volatility", "liquidity", "audit", "age")
 
 def _model_metadata(model) -> dict:
     return {"model_version": model.version, "model_hash": model.hash_hex}
-
-
-def per_protocol_metadata(values: dict[str, dict[str, int | float]]) -> dict[str, MetadataValue]:
-    """Numeric ``<protocol>_<name>`` entries: Dagster plots numeric metadata over materializations
-    (the markdown tables beside them it can only show)."""
-    return {f"{protocol}_{name}": MetadataValue.int(v) if isinstance(v, int) else MetadataValue.float(float(v))
-            for protocol, row in values.items() for name, v in row.items()}
 
 
 @asset(

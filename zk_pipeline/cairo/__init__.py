@@ -350,7 +350,6 @@ def parse_printed_output(stdout: str) -> list[int]:
 
 #: Proof-mode runs kept by ``run_program``'s cache (each is a few MB: trace, memory, AIR inputs).
 RUN_CACHE_ENTRIES = 16
-_RUN_FILES = ("public_input", "private_input", "trace", "memory")
 
 
 def run_program(compiled: CompiledProgram, statement: Statement, workdir: Path, *, cairo_run: str,
@@ -416,7 +415,7 @@ def _cached_run(entry: Path, files: dict[str, Path]) -> list[int] | None:
     """Copy a cached run into place (its private input pointed at the new trace and memory); its output."""
     try:
         output = json.loads((entry / "output.json").read_text())
-        for name, dest in files.items():
+        for dest in files.values():
             shutil.copyfile(entry / dest.name, dest)
     except (OSError, ValueError):
         return None

@@ -104,6 +104,19 @@ def write_proof_outputs(args: argparse.Namespace, statement: Statement, proof: b
     return None
 
 
+def labelled_verdict(statement: Statement, valid: bool, reason: str,
+                     allow_unregistered: bool) -> tuple[bool, str, bool | None, str]:
+    """The verdict once the model label is checked: ``(valid, reason, registered, registration)``.
+
+    A valid proof whose model hash is not the registered hash of its version is invalid unless
+    ``--allow-unregistered-model`` says otherwise, whichever backend made it.
+    """
+    registered, registration = statement.registration()
+    if valid and registered is not True and not allow_unregistered:
+        valid, reason = False, f"{registration} (--allow-unregistered-model accepts it)"
+    return valid, reason, registered, registration
+
+
 def _load_statement(path: Path) -> Statement:
     try:
         text = read_text_file(path)
@@ -177,10 +190,8 @@ def run_verify(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _err(f"cannot read {args.proof}: {exc.strerror or exc}", 2)
     res = verify_statement(statement, proof, min_security_bits=args.min_security_bits)
-    registered, registration = statement.registration()
-    valid, reason = res.valid, res.reason
-    if valid and registered is not True and not args.allow_unregistered_model:
-        valid, reason = False, f"{registration} (--allow-unregistered-model accepts it)"
+    valid, reason, registered, registration = labelled_verdict(statement, res.valid, res.reason,
+                                                               args.allow_unregistered_model)
     if args.json:
         sys.stdout.write(json.dumps({
             "valid": valid, "reason": reason, "security_bits": res.security_bits,

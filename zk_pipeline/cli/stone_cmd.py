@@ -82,7 +82,7 @@ def prove(args: argparse.Namespace, statement: Statement) -> int:
         return fail(f"{', '.join(builtin_only)}: only for the built-in prover; Stone's parameters are in "
                     "ZKP_STONE_PARAMS (docs/stone.md)")
     backend = StoneBackend.from_env()
-    if statement.outputs is not None and statement.outputs != statement.evaluate().summary():
+    if _claims_other_outputs(statement):
         return fail("the statement's claimed outputs are not the model's result; drop them or correct them")
     try:
         backend.check_available()
@@ -126,7 +126,7 @@ def verify(args: argparse.Namespace, statement: Statement) -> int:
     except OSError as exc:
         return fail(f"cannot read {args.proof}: {exc.strerror or exc}")
     backend = StoneBackend.from_env()
-    if statement.outputs is not None and statement.outputs != statement.evaluate().summary():
+    if _claims_other_outputs(statement):
         valid, reason, bits, verify_ms = False, "the statement's claimed outputs are not the model's result", 0, 0
     else:
         try:
@@ -134,9 +134,10 @@ def verify(args: argparse.Namespace, statement: Statement) -> int:
         except ProverError as exc:
             return fail(f"{exc} (`make stone` builds and installs Stone; see docs/stone.md)")
         valid, reason, bits, verify_ms = res.valid, res.reason, res.security_bits, res.verify_ms
-    registered, registration = statement.registration()
-    if valid and registered is not True and not args.allow_unregistered_model:
-        valid, reason = False, f"{registration} (--allow-unregistered-model accepts it)"
+    from zk_pipeline.cli.prove_cmd import labelled_verdict
+
+    valid, reason, registered, registration = labelled_verdict(statement, valid, reason,
+                                                               args.allow_unregistered_model)
     facts = _facts_or_none(proof)
     out = {
         "backend": "stone", "valid": valid, "reason": reason, "security_bits": bits,
@@ -154,6 +155,11 @@ def verify(args: argparse.Namespace, statement: Statement) -> int:
         sys.stderr.write(f"zkp: proof invalid: {reason}\n")
         return 1
     return 0
+
+
+def _claims_other_outputs(statement: Statement) -> bool:
+    """The statement claims outputs, and they are not what the model computes from its inputs."""
+    return statement.outputs is not None and statement.outputs != statement.evaluate().summary()
 
 
 def _facts_or_none(proof: bytes) -> dict:

@@ -148,12 +148,6 @@ HARD_LIMITS_POLICY = SecurityPolicy(blowups=tuple(2**i for i in range(1, MAX_BLO
                                     folding_factors=FOLDING_FACTORS, max_grinding_bits=MAX_GRINDING_BITS)
 
 
-def conjectured_security_bits(params: ProofParams, lde_size: int | None = None,
-                              distinct_cosets: int | None = None) -> int:
-    cosets = params.num_queries if distinct_cosets is None else distinct_cosets
-    return SECURITY_POLICY.security_bits(params, cosets, lde_size)
-
-
 #: Default: 2 * 40 + 16 = 96 bits (80 from queries). Blowup 4 halves the prover's domain (its dominant cost).
 DEFAULT_PARAMS = ProofParams()
 #: Smaller proofs, twice the prover work: 3 * 27 + 16 = 97 bits (81 from queries).
