@@ -39,6 +39,21 @@ def hour_of(key: str) -> datetime:
         raise PartitionKeyError(f"partition key {key!r}: {exc}") from None
 
 
+def parse_start(value: str, source: str = "ZKP_PARTITIONS_START") -> str:
+    """A first partition written ``YYYY-MM-DD`` or ``YYYY-MM-DD-HH:00`` (UTC) as a partition key;
+    ``PartitionKeyError`` (a ``ValueError``) naming ``source`` otherwise."""
+    text = value.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        text += "-00:00"
+    if not PARTITION_KEY.match(text):
+        raise PartitionKeyError(f"{source}={value[:40]!r} is not a UTC hour like 2026-12-01 or 2026-12-01-05:00")
+    try:
+        datetime.strptime(text, PARTITION_FORMAT)
+    except ValueError:
+        raise PartitionKeyError(f"{source}={value[:40]!r} is not a calendar date") from None
+    return text
+
+
 def latest_complete_hour(now: datetime | None = None) -> datetime:
     """The start of the last hour that has closed at ``now`` (UTC)."""
     return floor_hour(now or datetime.now(timezone.utc)) - HOUR
