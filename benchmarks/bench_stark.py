@@ -61,7 +61,8 @@ def run_case(kind: str, log_rows: int | None, preset: str = "default") -> dict:
     """Prove and verify one case in this process; return the measurements."""
     from zk_pipeline.risk.statement import Statement
     from zk_pipeline.stark.params import COMPACT_PARAMS, DEFAULT_PARAMS
-    from zk_pipeline.stark.allocation_air import AllocationAir, public_data
+    from zk_pipeline.circuits.allocation.air import AllocationAir
+    from zk_pipeline.circuits.allocation.public import public_data
     from zk_pipeline.stark.proof import Proof
     from zk_pipeline.stark.prover import ProverStats, prove
     from zk_pipeline.stark.verifier import verify
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
 
     std = _child("standard", None)
     compact = _child("standard", None, "compact")
-    from zk_pipeline.stark.fvec import BACKEND
+    from zk_pipeline.circuits.allocation import FIELD_BACKEND as BACKEND
 
     print(f"Standard statement (2 protocols x 720 hours, one process; prover field backend: {BACKEND})\n")
     print(_table([std, compact], [("params", "parameters"), ("rows", "rows"), ("columns", "columns"),

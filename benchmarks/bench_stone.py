@@ -48,7 +48,7 @@ def _statement(case: str):
 
 
 def run_builtin(case: str) -> dict:
-    from zk_pipeline.stark import prove_statement, verify_statement
+    from zk_pipeline.circuits.allocation import prove_statement, verify_statement
 
     st = _statement(case)
     art = prove_statement(st)

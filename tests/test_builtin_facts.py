@@ -104,7 +104,7 @@ def test_standard_statement_matches_the_documented_derivation(raw, security_bits
     assert compute_facts(statement, security_bits).to_json() == {
         **{k: hex(v) for k, v in expected.items()}, "security_bits": security_bits}
     # The AIR id the README names is the prover's, and the model hash is the statement's own.
-    from zk_pipeline.stark import AIR_ID as prover_air_id
+    from zk_pipeline.circuits.allocation.air import AIR_ID as prover_air_id
 
     assert prover_air_id == AIR_ID
     assert statement.model_hash == int(raw["model"]["model_hash"], 16)

@@ -693,7 +693,7 @@ VERIFY_BODY = {
 
 def _verify(proof: bytes, statement_json: bytes) -> VerifyResult:
     from zk_pipeline.facts.builtin import compute_facts
-    from zk_pipeline.stark import verify_statement
+    from zk_pipeline.circuits.allocation import verify_statement
     from zk_pipeline.stark.proof import Proof, ProofFormatError
 
     try:

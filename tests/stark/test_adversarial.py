@@ -7,8 +7,10 @@ import random
 import pytest
 
 from zk_pipeline.risk.statement import Statement
-from zk_pipeline.stark import DEFAULT_PARAMS, ProofError, prove_statement, verify_statement
-from zk_pipeline.stark.allocation_air import AllocationAir, PublicData, public_data
+from zk_pipeline.circuits.allocation import ProofError, prove_statement, verify_statement
+from zk_pipeline.stark import DEFAULT_PARAMS
+from zk_pipeline.circuits.allocation.air import AllocationAir
+from zk_pipeline.circuits.allocation.public import PublicData, public_data
 from zk_pipeline.stark.params import ProofParams
 from zk_pipeline.stark.proof import Proof
 from zk_pipeline.stark.prover import prove
@@ -146,7 +148,7 @@ def test_dishonest_prover_wrong_intermediate_is_rejected(stmt):
 
 def test_dishonest_prover_volatility_root_plus_one(stmt):
     """The tail's isqrt root + 1, with its byte limbs and LogUp multiplicities kept consistent."""
-    from zk_pipeline.stark.allocation_air import MULT, SA, SLOT_LIMB0, col, limb_cols
+    from zk_pipeline.circuits.allocation.layout import MULT, SA, SLOT_LIMB0, col, limb_cols
     from zk_pipeline.stark.logup import multiplicities
 
     res = stmt.evaluate()

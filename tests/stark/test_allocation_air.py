@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from zk_pipeline.risk.model import ALLOCATION_ORDER, ProtocolSeries
 from zk_pipeline.risk.statement import Statement
-from zk_pipeline.stark.allocation_air import AllocationAir, StatementNotSupported, public_data
+from zk_pipeline.circuits.allocation.air import AllocationAir
+from zk_pipeline.circuits.allocation.public import StatementNotSupported, public_data
 from zk_pipeline.stark.logup import TABLE_SIZE
 
 from .helpers import STANDARD, random_statement, replay_rows, replay_statement, small_params
@@ -125,5 +126,5 @@ def test_trace_shape_and_cap_branches():
     assert air.trace_length >= TABLE_SIZE and air.trace_length & (air.trace_length - 1) == 0
     main = air.build_main_trace(res)
     assert main.shape == (air.main_width, air.trace_length)
-    from zk_pipeline.stark.allocation_air import limb_cols
+    from zk_pipeline.circuits.allocation.layout import limb_cols
     assert all(0 <= int(v) < 256 for v in np.ravel(main[limb_cols()]))

@@ -7,7 +7,7 @@ import pytest
 
 from zk_pipeline.cli import prove_cmd
 from zk_pipeline.risk.statement import Statement
-from zk_pipeline.stark import verify_statement
+from zk_pipeline.circuits.allocation import verify_statement
 
 from .helpers import STANDARD, random_statement
 

@@ -92,7 +92,7 @@ def _proof_hash(backend: str) -> str:
     """Prove a small statement in a fresh process with the given backend; return the proof's hash."""
     code = (
         "from tests.stark.helpers import FAST, random_statement\n"
-        "from zk_pipeline.stark.api import prove_statement\n"
+        "from zk_pipeline.circuits.allocation import prove_statement\n"
         "from zk_pipeline.stark.fvec import BACKEND\n"
         "art = prove_statement(random_statement(3), FAST)\n"
         "print(BACKEND, art.proof_hash)\n"
@@ -109,7 +109,7 @@ def test_both_backends_make_the_same_proof():
     """The backend is an implementation detail: the proof bytes must not depend on it."""
     native, python = _proof_hash("native"), _proof_hash("python")
     assert native == python
-    from zk_pipeline.stark.api import prove_statement
+    from zk_pipeline.circuits.allocation import prove_statement
 
     assert prove_statement(random_statement(3), FAST).proof_hash == native  # this process: native
 
@@ -117,7 +117,7 @@ def test_both_backends_make_the_same_proof():
 def test_block_wise_composition_gives_the_same_proof(monkeypatch):
     """Large traces evaluate the composition in blocks (bounded memory); the proof must not change."""
     from zk_pipeline.stark import prover
-    from zk_pipeline.stark.api import prove_statement
+    from zk_pipeline.circuits.allocation import prove_statement
 
     stmt = random_statement(4)
     whole = prove_statement(stmt, FAST).proof_hash

@@ -2,7 +2,7 @@
 
 import pytest
 
-from zk_pipeline.stark import prove_statement, verify_statement
+from zk_pipeline.circuits.allocation import prove_statement, verify_statement
 from zk_pipeline.stark.params import HARD_LIMITS_POLICY, ProofParams
 from zk_pipeline.stark.prover import prove
 from zk_pipeline.stark.toy_airs import FibonacciAir, RangeCheckAir

@@ -19,8 +19,10 @@ from tests.test_cli import zkp as zkp_process
 from zk_pipeline.risk.params import ModelParams, felt_hex, model_hash
 from zk_pipeline.risk.registry import MODEL_VERSIONS
 from zk_pipeline.risk.statement import Statement, StatementError
-from zk_pipeline.stark import DEFAULT_PARAMS, ProofError, prove_statement, verify_statement
-from zk_pipeline.stark.allocation_air import AllocationAir, public_data
+from zk_pipeline.circuits.allocation import ProofError, prove_statement, verify_statement
+from zk_pipeline.stark import DEFAULT_PARAMS
+from zk_pipeline.circuits.allocation.air import AllocationAir
+from zk_pipeline.circuits.allocation.public import public_data
 from zk_pipeline.stark.params import HARD_LIMITS_POLICY, SECURITY_POLICY, ParamsError, ProofParams
 from zk_pipeline.stark.proof import Proof
 from zk_pipeline.stark.prover import prove

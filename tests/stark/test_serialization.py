@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from zk_pipeline.stark import prove_statement, verify_statement
+from zk_pipeline.circuits.allocation import prove_statement, verify_statement
 from zk_pipeline.stark.proof import MAGIC, Proof, ProofFormatError
 
 from .helpers import FAST, random_statement

@@ -126,7 +126,8 @@ def _load_statement(path: Path) -> Statement:
 
 
 def run_prove(args: argparse.Namespace) -> int:
-    from zk_pipeline.stark import COMPACT_PARAMS, DEFAULT_PARAMS, ProofError, ProofParams, prove_statement
+    from zk_pipeline.circuits.allocation import ProofError, prove_statement
+    from zk_pipeline.stark import COMPACT_PARAMS, DEFAULT_PARAMS, ProofParams
     from zk_pipeline.stark.params import SECURITY_POLICY, ParamsError
 
     try:
@@ -153,7 +154,7 @@ def run_prove(args: argparse.Namespace) -> int:
     problem = write_proof_outputs(args, statement, art.proof_bytes)
     if problem:
         return _err(problem, 2)
-    from zk_pipeline.stark.fvec import BACKEND as FIELD_BACKEND  # loaded by the prover already
+    from zk_pipeline.circuits.allocation import FIELD_BACKEND
 
     registered, _ = statement.registration()
     info = {
@@ -173,7 +174,7 @@ def run_prove(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from zk_pipeline.stark import verify_statement
+    from zk_pipeline.circuits.allocation import verify_statement
 
     try:
         statement = _load_statement(args.input)

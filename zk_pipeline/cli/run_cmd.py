@@ -84,7 +84,7 @@ def materialize_latest_hour():
         repository.sync_model_registry(s)
     hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     key = hour.strftime("%Y-%m-%d-%H:%M")
-    from zk_pipeline.stark.fvec import BACKEND
+    from zk_pipeline.circuits.allocation import FIELD_BACKEND as BACKEND
 
     if BACKEND != "native":  # forced, or the extension did not build (no C compiler at install time)
         print("[zkp] the built-in prover runs on its pure-Python field backend, ~8x slower; the native one "

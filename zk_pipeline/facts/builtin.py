@@ -45,7 +45,7 @@ def _sha_felt(data: bytes) -> int:
 
 
 def air_id_felt() -> int:
-    from zk_pipeline.stark import AIR_ID
+    from zk_pipeline.circuits.allocation.air import AIR_ID
 
     return _sha_felt(AIR_ID.encode())
 

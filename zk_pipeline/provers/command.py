@@ -84,7 +84,7 @@ class CommandBackend(ProverBackend):
                              details=details)
 
     def verify(self, statement: Statement, artifact: ProofArtifact, min_security_bits: int) -> Verification:
-        from zk_pipeline.stark import verify_statement
+        from zk_pipeline.circuits.allocation import verify_statement
 
         res = verify_statement(statement, artifact.proof, min_security_bits=min_security_bits)
         return Verification(valid=bool(res.valid), reason=res.reason or "", security_bits=int(res.security_bits or 0),

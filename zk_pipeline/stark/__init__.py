@@ -1,8 +1,9 @@
-"""A STARK prover and verifier for the allocation statement, in plain Python.
+"""A STARK prover and verifier for any AIR, in plain Python (with optional C field kernels).
 
 Read it in this order — each module's docstring explains its part:
 
 * :mod:`field`      the Stark field ``p = 2^251 + 17 * 2^192 + 1`` and why;
+* :mod:`fvec`       vectors of field elements (native or pure-Python backend);
 * :mod:`poly`       NTT, coset low-degree extension, barycentric evaluation;
 * :mod:`merkle`     BLAKE2s Merkle trees with multi-openings;
 * :mod:`transcript` Fiat-Shamir and proof-of-work grinding;
@@ -13,20 +14,12 @@ Read it in this order — each module's docstring explains its part:
 * :mod:`params`     proof parameters and conjectured security;
 * :mod:`proof`      the proof object and its versioned binary encoding;
 * :mod:`prover`, :mod:`verifier`  the protocol, generic over any AIR;
-* :mod:`allocation_air` the statement's AIR (features -> risk -> allocation);
-* :mod:`api`        ``prove_statement`` / ``verify_statement``.
+* :mod:`toy_airs`   two tiny AIRs the tests prove.
 
-Nothing here depends on Dagster or the database.
+The library imports nothing else from the project: the statements it proves are
+written as AIRs in :mod:`zk_pipeline.circuits`.
 """
 
-from zk_pipeline.stark.allocation_air import AIR_ID
-from zk_pipeline.stark.api import ProofArtifact, ProofError, VerificationResult, prove_statement, verify_statement
 from zk_pipeline.stark.params import COMPACT_PARAMS, DEFAULT_PARAMS, ProofParams
 
-#: Version of :data:`AIR_ID` on its own, for deriving a program hash.
-AIR_VERSION = 1
-
-__all__ = [
-    "AIR_ID", "AIR_VERSION", "COMPACT_PARAMS", "DEFAULT_PARAMS", "ProofArtifact", "ProofError", "ProofParams",
-    "VerificationResult", "prove_statement", "verify_statement",
-]
+__all__ = ["COMPACT_PARAMS", "DEFAULT_PARAMS", "ProofParams"]

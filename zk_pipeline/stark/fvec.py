@@ -14,14 +14,14 @@ Two backends compute the same values:
 * ``python``: NumPy object arrays of Python ints reduced mod ``p`` — the
   portable fallback when no C compiler was available at install time.
 
-``ZKP_FIELD_BACKEND=python`` forces the fallback. Proofs do not depend on the
+``use_backend("python")`` forces the fallback (the project calls it for
+``ZKP_FIELD_BACKEND=python``). Proofs do not depend on the
 backend (the tests prove the same statement on both and compare the bytes); the
 verifier never uses this module.
 """
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from itertools import repeat
 from typing import Iterable, Sequence
@@ -252,16 +252,22 @@ def _twiddles_native(n: int, inverse: bool) -> np.ndarray:
     return out
 
 
-def _select_backend():
-    wanted = os.environ.get("ZKP_FIELD_BACKEND", "").strip().lower()
-    if wanted == "python" or _felt is None:
-        return _PythonOps
-    return _NativeOps
-
-
-#: The active backend (``"native"`` or ``"python"``); see the module docstring.
-OPS = _select_backend()
+#: The active backend and its name (``"native"`` or ``"python"``); :func:`use_backend` changes both.
+OPS = _PythonOps if _felt is None else _NativeOps
 BACKEND = OPS.name
+
+
+def use_backend(name: str | None) -> str:
+    """Select the arithmetic of new vectors: ``"python"`` forces the fallback, anything else is native if built.
+
+    The library reads no configuration itself; the application calls this once, before proving.
+    Returns the name of the backend now in use.
+    """
+    global OPS, BACKEND
+    wanted = (name or "").strip().lower()
+    OPS = _PythonOps if wanted == "python" or _felt is None else _NativeOps
+    BACKEND = OPS.name
+    return BACKEND
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,11 +1,16 @@
-"""Prove and verify allocation statements: the entry points the rest of the project uses."""
+"""Prove and verify allocation statements: the entry points the rest of the project uses.
+
+They tie a :class:`~zk_pipeline.risk.statement.Statement` to the allocation AIR and the generic prover, and
+refuse to prove claimed outputs the model does not compute (a proof of a wrong claim must not exist).
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 
-from zk_pipeline.stark.allocation_air import AIR_ID, AllocationAir, StatementNotSupported, public_data
+from zk_pipeline.circuits.allocation.air import AIR_ID, AllocationAir
+from zk_pipeline.circuits.allocation.public import StatementNotSupported, public_data
 from zk_pipeline.stark.params import DEFAULT_PARAMS, SECURITY_POLICY, ParamsError, ProofParams
 from zk_pipeline.stark.proof import Proof, ProofFormatError
 from zk_pipeline.stark.prover import ProverError, ProverStats, prove
