@@ -22,7 +22,7 @@ def _timeit(fn, repeat: int = 5) -> float:
 
 
 def main() -> None:
-    from zk_pipeline.features.series import build_statement
+    from zk_pipeline.risk.series import build_statement
     from zk_pipeline.risk.registry import get_version
     from zk_pipeline.sources.base import Window
     from zk_pipeline.sources.quality import validate

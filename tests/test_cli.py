@@ -73,7 +73,7 @@ def test_allocate_derived_inputs_reproduces_seed_example(tmp_path):
 def test_allocate_statement_matches_model_and_rejects_bad_input(tmp_path):
     from datetime import datetime, timezone
 
-    from zk_pipeline.features.series import build_statement
+    from zk_pipeline.risk.series import build_statement
     from zk_pipeline.risk.registry import get_version
     from zk_pipeline.sources.base import Window
     from zk_pipeline.sources.quality import validate

@@ -112,4 +112,4 @@ def test_the_definitions_start_where_the_setting_says_and_catch_up_fills_them_al
 def test_a_bad_setting_stops_the_code_location_with_the_reason():
     out = _definitions({"ZKP_PARTITIONS_START": "2026-12-06-03:30"})
     assert out.returncode != 0
-    assert "ZKP_PARTITIONS_START='2026-12-06-03:30' is not a UTC hour" in out.stderr
+    assert "ZKP_PARTITIONS_START: '2026-12-06-03:30' is not a UTC hour" in out.stderr

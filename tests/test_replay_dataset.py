@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from tests.data import PRICES, REPO
-from zk_pipeline.features.series import hourly_protocol_frame
+from zk_pipeline.risk.series import hourly_protocol_frame
 from zk_pipeline.risk.model import ALLOCATION_ORDER, ProtocolSeries, evaluate
 from zk_pipeline.risk.params import ModelParams
 from zk_pipeline.sources.base import Window

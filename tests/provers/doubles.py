@@ -258,7 +258,7 @@ def default_model_statement(seed: int) -> Statement:
 @functools.lru_cache(maxsize=1)
 def replay_statement() -> Statement:
     """The real thing: model v1 (720-hour window) on the shipped replay dataset, for one hour."""
-    from zk_pipeline.features.series import build_statement
+    from zk_pipeline.risk.series import build_statement
     from zk_pipeline.risk.registry import get_version
     from zk_pipeline.sources.base import Window
     from zk_pipeline.sources.quality import validate

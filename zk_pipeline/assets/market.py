@@ -16,7 +16,7 @@ from dagster import (
 from zk_pipeline.assets.partitions import hourly, md_table, partition_hour, per_protocol_metadata
 from zk_pipeline.db import repository
 from zk_pipeline.features.fixed_point import PRICE_SCALE, USD_SCALE
-from zk_pipeline.features.series import hourly_protocol_frame
+from zk_pipeline.risk.series import hourly_protocol_frame
 from zk_pipeline.resources import DatabaseResource, MetricsSourceResource, RiskModelResource
 from zk_pipeline.sources.base import SourceError, Window
 from zk_pipeline.sources.quality import validate

@@ -17,50 +17,41 @@ from __future__ import annotations
 
 import os
 import tempfile
-import re
-from datetime import datetime, timedelta, timezone
+from collections.abc import Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 
-PARTITION_FORMAT = "%Y-%m-%d-%H:%M"
-#: Without ZKP_PARTITIONS_START (tests, ``dagster dev`` started by hand): backfillable from here.
-DEFAULT_START = "2026-01-01-00:00"
+from zk_pipeline.hours import HOUR, key_of, latest_complete_hour, parse_start
+from zk_pipeline.settings import DEFAULT_PARTITIONS_START as DEFAULT_START
+from zk_pipeline.settings import get_settings, load_settings
+
 #: A first run starts the partitions this many complete hours back: the catch-up sensor's look-back.
 FIRST_RUN_HOURS = 6
 
 
-def parse_start(value: str, source: str = "ZKP_PARTITIONS_START") -> str:
-    """``YYYY-MM-DD`` or ``YYYY-MM-DD-HH:00`` (UTC) as a partition key; ValueError naming ``source`` otherwise."""
-    text = value.strip()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        text += "-00:00"
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}-\d{2}:00", text):
-        raise ValueError(f"{source}={value[:40]!r} is not a UTC hour like 2026-12-01 or 2026-12-01-05:00")
-    try:
-        datetime.strptime(text, PARTITION_FORMAT)
-    except ValueError:
-        raise ValueError(f"{source}={value[:40]!r} is not a calendar date") from None
-    return text
+def _setting(env: Mapping[str, str] | None) -> str | None:
+    """``ZKP_PARTITIONS_START`` as a partition key (of ``env``, default the process's settings), if set."""
+    return (get_settings() if env is None else load_settings(env)).partitions.start
 
 
-def configured_start(env: dict[str, str] | os._Environ = os.environ) -> str:
-    value = env.get("ZKP_PARTITIONS_START")
-    return parse_start(value) if value else DEFAULT_START
+def configured_start(env: Mapping[str, str] | None = None) -> str:
+    return _setting(env) or DEFAULT_START
 
 
 def first_run_start(now: datetime) -> str:
     """The oldest of the last ``FIRST_RUN_HOURS`` complete hours at ``now``."""
-    last_complete = now.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    return (last_complete - timedelta(hours=FIRST_RUN_HOURS - 1)).strftime(PARTITION_FORMAT)
+    return key_of(latest_complete_hour(now) - (FIRST_RUN_HOURS - 1) * HOUR)
 
 
-def pin_start(path: Path, now: datetime | None = None, env: dict[str, str] | os._Environ = os.environ) -> str:
+def pin_start(path: Path, now: datetime | None = None, env: Mapping[str, str] | None = None) -> str:
     """``ZKP_PARTITIONS_START`` if set; else the start stored in ``path``, written by the first call.
 
     The file is created atomically (hard link of a finished temporary file), so processes that race
     on a first run all return the winner's value.
     """
-    if env.get("ZKP_PARTITIONS_START"):
-        return configured_start(env)
+    setting = _setting(env)
+    if setting:
+        return setting
     path = Path(path)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

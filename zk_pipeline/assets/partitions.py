@@ -1,7 +1,7 @@
 """Hourly partitions (one allocation decision per UTC hour), and the metadata helpers every asset uses.
 
 They start at ``ZKP_PARTITIONS_START`` (``zkp run`` pins it at its first run;
-see ``partition_start``), else at ``DEFAULT_START``.
+see ``partition_start``), else at ``settings.DEFAULT_PARTITIONS_START``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 
 from dagster import AssetExecutionContext, HourlyPartitionsDefinition, MetadataValue
 
-from zk_pipeline.assets.partition_start import PARTITION_FORMAT, configured_start
+from zk_pipeline.assets.partition_start import configured_start
+from zk_pipeline.hours import PARTITION_FORMAT
 
 #: Backfills may reach back to this hour. The replay source is defined for any hour.
 PARTITIONS_START = configured_start()

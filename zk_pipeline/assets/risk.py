@@ -22,7 +22,7 @@ from zk_pipeline.assets.partitions import hourly, md_table, partition_hour, per_
 from zk_pipeline.db import proofs, repository
 from zk_pipeline.db.models import RiskFeature, RiskScore
 from zk_pipeline.features.fixed_point import BPS
-from zk_pipeline.features.series import IncompleteWindow, build_statement
+from zk_pipeline.risk.series import IncompleteWindow, build_statement
 from zk_pipeline.risk.model import ALLOCATION_ORDER, allocate, risk_terms
 from zk_pipeline.resources import DatabaseResource, RiskModelResource
 from zk_pipeline.sources.base import Window

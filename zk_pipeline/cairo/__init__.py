@@ -46,6 +46,7 @@ from starknet_py.hash.utils import compute_hash_on_elements, pedersen_hash
 from zk_pipeline.facts.hashing import poseidon_hash_many
 from zk_pipeline.risk.model import ALLOCATION_ORDER
 from zk_pipeline.risk.statement import Statement
+from zk_pipeline.settings import get_settings
 
 PROGRAM_SOURCE = Path(__file__).resolve().with_name("allocation.cairo")
 #: Stone's layout for our runs (``docs/stone.md``): the only Integrity layout with 16 range-check cells per
@@ -256,10 +257,7 @@ def pedersen_hash_chain(values: Sequence[int]) -> int:
 
 def default_cache_dir() -> Path:
     """``$ZKP_CAIRO_CACHE``, else ``$XDG_CACHE_HOME/zk-pipeline/cairo`` (``~/.cache/...``)."""
-    if os.environ.get("ZKP_CAIRO_CACHE"):
-        return Path(os.environ["ZKP_CAIRO_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "zk-pipeline" / "cairo"
+    return get_settings().cairo.cache_dir
 
 
 @lru_cache(maxsize=8)

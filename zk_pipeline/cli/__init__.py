@@ -11,6 +11,8 @@ import re
 import sys
 
 from zk_pipeline.cli import allocate_cmd, db_cmd, features_cmd, prove_cmd, run_cmd, stone_cmd
+from zk_pipeline.cli.output import fail
+from zk_pipeline.settings import SettingsError
 
 COMMAND_MODULES = [features_cmd, allocate_cmd, prove_cmd, stone_cmd, db_cmd, run_cmd]
 
@@ -37,7 +39,10 @@ def plain_text(doc: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except SettingsError as exc:  # a variable the command reads holds an unusable value
+        return fail(str(exc))
 
 
 if __name__ == "__main__":  # pragma: no cover

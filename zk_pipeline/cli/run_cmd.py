@@ -16,44 +16,53 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from zk_pipeline.cli.failure_summary import summarize_failed_run
 from zk_pipeline.cli.output import fail
 from zk_pipeline.db.urls import redact, with_psycopg2
+from zk_pipeline.hours import latest_complete_key
+from zk_pipeline.settings import export, get_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="start PostgreSQL, materialize the latest hour, serve the Dagster UI and the API")
-    p.add_argument("--dagster-port", type=int, default=int(os.environ.get("ZKP_DAGSTER_PORT", "3000")))
-    p.add_argument("--api-port", type=int, default=int(os.environ.get("ZKP_API_PORT", "8000")))
+    p.add_argument("--dagster-port", type=int, default=None, help="default: ZKP_DAGSTER_PORT, else 3000")
+    p.add_argument("--api-port", type=int, default=None, help="default: ZKP_API_PORT, else 8000")
     p.add_argument("--no-serve", action="store_true", help="stop after the first materialization")
     p.set_defaults(func=run)
 
 
 def prepare_environment(data_dir: Path) -> object | None:
-    """Start the embedded server if needed and export the URLs every child reads."""
+    """Start the embedded server if needed and export the URLs every child reads.
+
+    Exported into this process's environment, not only the children's: the first materialization runs
+    here, and Dagster's ``EnvVar`` resources and ``DagsterInstance.get()`` read the environment.
+    """
     from zk_pipeline.assets.partition_start import pin_start
 
+    settings = get_settings()
     try:
         # Before anything loads the definitions: the partitions begin at this data folder's first run.
-        os.environ["ZKP_PARTITIONS_START"] = pin_start(data_dir / "partitions_start")
+        exports = {"ZKP_PARTITIONS_START": pin_start(data_dir / "partitions_start")}
     except ValueError as exc:
         raise RuntimeError(str(exc)) from None
     server = None
-    if not os.environ.get("DATABASE_URL"):
+    if settings.database.url is None:
         from zk_pipeline.db import embedded
 
         server, url = embedded.start(data_dir / "pg", cleanup="stop")
-        os.environ["DATABASE_URL"] = with_psycopg2(url)
+        database = exports["DATABASE_URL"] = with_psycopg2(url)
         print(f"[zkp] embedded PostgreSQL 16 running in {data_dir / 'pg'}", flush=True)
     else:
-        print(f"[zkp] using DATABASE_URL={redact(os.environ['DATABASE_URL'])}", flush=True)
-    os.environ["DAGSTER_PG_URL"] = with_psycopg2(os.environ["DATABASE_URL"])
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(data_dir / "dagster_home")))
+        database = settings.database.url.get_secret_value()
+        print(f"[zkp] using DATABASE_URL={redact(database)}", flush=True)
+    exports["DAGSTER_PG_URL"] = with_psycopg2(database)
+    home = settings.dagster.home or data_dir / "dagster_home"
+    exports["DAGSTER_HOME"] = str(home)
+    export(exports)
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
     if target.resolve() != (REPO / "dagster.yaml").resolve():
@@ -82,8 +91,7 @@ def materialize_latest_hour():
     upgrade()
     with session_scope() as s:
         repository.sync_model_registry(s)
-    hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    key = hour.strftime("%Y-%m-%d-%H:%M")
+    key = latest_complete_key()
     from zk_pipeline.circuits.allocation import FIELD_BACKEND as BACKEND
 
     if BACKEND != "native":  # forced, or the extension did not build (no C compiler at install time)
@@ -179,7 +187,10 @@ def _install_interrupt_handlers() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    data_dir = Path(os.environ.get("ZKP_DATA_DIR", REPO / ".data")).resolve()
+    settings = get_settings()
+    data_dir = (settings.run.data_dir or REPO / ".data").resolve()
+    dagster_port = args.dagster_port or settings.dagster.port
+    api_port = args.api_port or settings.api.port
     try:
         server = prepare_environment(data_dir)
     except RuntimeError as exc:
@@ -188,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     _install_interrupt_handlers()
     try:
         key, result = materialize_latest_hour()
-        ui = f"http://127.0.0.1:{args.dagster_port}"
+        ui = f"http://127.0.0.1:{dagster_port}"
         summary = None if result.success else summarize_failed_run(result, key, None if args.no_serve else ui)
         if args.no_serve:
             return 0 if summary is None else fail(summary, code=1)
@@ -196,19 +207,17 @@ def run(args: argparse.Namespace) -> int:
         bin_dir = Path(sys.executable).parent
         logs = data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        # The API launches orchestration runs through this webserver's GraphQL API.
-        os.environ.setdefault("DAGSTER_GRAPHQL_URL", f"{ui}/graphql")
         # Dagster runs in its home, where the instance's dagster.yaml is (the workspace path is absolute).
         services = [
             ("Dagster UI + daemon", logs / "dagster.log",
              [str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"),
-              "-h", "127.0.0.1", "-p", str(args.dagster_port)], Path(os.environ["DAGSTER_HOME"])),
+              "-h", "127.0.0.1", "-p", str(dagster_port)], get_settings().dagster.home),
             ("API", logs / "api.log",
-             [str(bin_dir / "uvicorn"), "api.main:app", "--host", "127.0.0.1", "--port", str(args.api_port)], REPO),
+             [str(bin_dir / "uvicorn"), "api.main:app", "--host", "127.0.0.1", "--port", str(api_port)], REPO),
         ]
         for _, log, cmd, cwd in services:
             children.append(_spawn(cmd, cwd, log))
-        api = f"http://127.0.0.1:{args.api_port}"
+        api = f"http://127.0.0.1:{api_port}"
         print(
             f"\n[zkp] started: PostgreSQL, the Dagster UI and daemon (hourly schedule on), the API"
             f"\n[zkp]   Dagster UI  {ui}   (answers after ~15 s; assets under \"Assets\")"

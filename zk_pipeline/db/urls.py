@@ -8,8 +8,9 @@ Postgres storage then fails on ``NOTIFY``.
 
 from __future__ import annotations
 
-import os
 import re
+
+from zk_pipeline.settings import get_settings
 
 APP_SCHEMA = "zkp"
 
@@ -20,13 +21,13 @@ def with_psycopg2(url: str) -> str:
 
 def database_url() -> str:
     """The server URL from ``DATABASE_URL`` (set by ``zkp run``/tests for the embedded server)."""
-    url = os.environ.get("DATABASE_URL")
-    if not url:
+    url = get_settings().database.url
+    if url is None:
         raise RuntimeError(
             "DATABASE_URL is not set: run through `make run` (starts an embedded PostgreSQL) "
             "or export DATABASE_URL=postgresql://user@host:5432/dbname"
         )
-    return with_psycopg2(url)
+    return with_psycopg2(url.get_secret_value())
 
 
 def redact(url: str) -> str:

@@ -1,4 +1,4 @@
-"""Prover settings from the environment, shared by the Dagster resource and the API.
+"""Prover settings as the Dagster resource and the API take them (``settings.provers``).
 
 ``ZKP_PROVERS`` (fallback order, default ``builtin``), ``ZKP_PROVER_COMMAND``,
 ``ZKP_PROVER_TIMEOUT_S`` (300), ``ZKP_PROVER_MAX_ATTEMPTS`` (2 per backend),
@@ -7,17 +7,18 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
+
+from zk_pipeline.settings import get_settings
 
 
 def prover_settings_from_env() -> dict[str, Any]:
-    env = os.environ
+    provers = get_settings().provers
     return {
-        "backends": [b.strip() for b in env.get("ZKP_PROVERS", "builtin").split(",") if b.strip()],
-        "command": env.get("ZKP_PROVER_COMMAND") or None,
-        "timeout_s": float(env.get("ZKP_PROVER_TIMEOUT_S", "300")),
-        "max_attempts": int(env.get("ZKP_PROVER_MAX_ATTEMPTS", "2")),
-        "backoff_s": float(env.get("ZKP_PROVER_BACKOFF_S", "2")),
-        "min_security_bits": int(env.get("ZKP_MIN_SECURITY_BITS", "96")),
+        "backends": list(provers.backends),
+        "command": provers.command.get_secret_value() if provers.command else None,
+        "timeout_s": provers.timeout_s,
+        "max_attempts": provers.max_attempts,
+        "backoff_s": provers.backoff_s,
+        "min_security_bits": provers.min_security_bits,
     }
