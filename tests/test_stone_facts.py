@@ -24,7 +24,6 @@ from starknet_py.hash.hash_method import HashMethod
 from tests.data import stone_proofs
 from zk_pipeline.cli import stone_cmd
 from zk_pipeline.facts.stone import (
-    FIELD_PRIME,
     MemoryVerificationError,
     StoneProofError,
     compute_facts,
@@ -39,6 +38,7 @@ from zk_pipeline.facts.stone import (
     verification_hash,
     verifier_config_hash,
 )
+from zk_pipeline.stark.field import P
 
 PROOFS = stone_proofs()
 RECURSIVE0 = "recursive_cairo0_stone5_keccak_160_lsb_example_proof.json"
@@ -186,7 +186,7 @@ def test_to_json_hex_format(docs):
     for key in ("program_hash", "output_hash", "fact_hash", "public_input_hash", "verifier_config_hash",
                 "verification_hash"):
         assert out[key].startswith("0x") and out[key] == out[key].lower()
-        assert int(out[key], 16) < FIELD_PRIME
+        assert int(out[key], 16) < P
     assert out["fact_hash"] == hex(PUBLISHED_RECURSIVE0["fact_hash"])
     assert json.loads(json.dumps(out)) == out
 
@@ -313,7 +313,7 @@ def _broken(docs, edit):
     (lambda d: d["public_input"].__setitem__("n_steps", True), "n_steps: expected an integer"),
     (lambda d: d["public_input"]["public_memory"][3].__setitem__("value", "zz"), r"public_memory\[3\].value"),
     (lambda d: d["public_input"]["public_memory"][3].__setitem__("value", "0xg1"), "not a hex number"),
-    (lambda d: d["public_input"]["public_memory"][0].__setitem__("value", hex(FIELD_PRIME)), "not a field element"),
+    (lambda d: d["public_input"]["public_memory"][0].__setitem__("value", hex(P)), "not a field element"),
     (lambda d: d["public_input"]["public_memory"][0].pop("address"), "missing field 'address'"),
     (lambda d: d["public_input"].__setitem__("memory_segments", []), "memory_segments: expected an object"),
     (lambda d: d.__setitem__("public_input", None), "public_input: expected an object"),

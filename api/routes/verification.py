@@ -19,11 +19,12 @@ from api.deps import SessionDep, SessionReleasingRoute
 from api.schemas import FactLookup, VerificationStatus, VerifierRecord
 from zk_pipeline.db import proofs as proof_records
 from zk_pipeline.db.models import ProofStatus, VerifiedFact
+from zk_pipeline.stark.field import P
 
 router = APIRouter(prefix="/verification", tags=["verification"], route_class=SessionReleasingRoute)
 
 #: Starknet's field prime: a felt252 is below it.
-STARK_PRIME = 2**251 + 17 * 2**192 + 1
+STARK_PRIME = P
 
 NO_NODE_NOTE = ("Local records only: no Starknet node is configured (ZKP_INTEGRITY_RPC_URL, "
                 "ZKP_INTEGRITY_NETWORK), so Integrity's FactRegistry was not read and `onchain` is null.")
@@ -97,7 +98,7 @@ def verify_fact_hash(
     404 when neither a record here nor (with a node configured) the registry knows the fact;
     502 when the registry cannot be read and there is no record here to answer with.
     """
-    from zk_pipeline.facts.hashing import felt_hex  # imported here: it pulls in starknet-py
+    from zk_pipeline.felts import felt_hex_minimal as felt_hex
     from zk_pipeline.facts.integrity import IntegrityError
 
     value = int(fact_hash, 16)

@@ -16,7 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.test_cli import zkp as zkp_process
-from zk_pipeline.risk.params import ModelParams, felt_hex, model_hash
+from zk_pipeline.felts import felt_hex
+from zk_pipeline.risk.params import ModelParams, model_hash
 from zk_pipeline.risk.registry import MODEL_VERSIONS
 from zk_pipeline.risk.statement import Statement, StatementError
 from zk_pipeline.circuits.allocation import ProofError, prove_statement, verify_statement

@@ -327,7 +327,7 @@ def parse_printed_output(stdout: str) -> list[int]:
     cairo-run prints felts above PRIME/2 as negatives; they are mapped back so
     they compare with the public memory and ``expected_output``.
     """
-    from zk_pipeline.facts.stone import FIELD_PRIME
+    from zk_pipeline.stark.field import P as FIELD_PRIME
 
     lines = stdout.splitlines()
     try:

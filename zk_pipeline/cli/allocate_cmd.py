@@ -25,7 +25,7 @@ from pathlib import Path
 
 from zk_pipeline.cli.output import emit, fail, load_json_file
 from zk_pipeline.risk.model import ALLOCATION_ORDER, allocate, risk_terms
-from zk_pipeline.risk.params import felt_hex
+from zk_pipeline.felts import felt_hex
 from zk_pipeline.risk.registry import get_version
 from zk_pipeline.risk.statement import Statement, StatementError
 

@@ -50,7 +50,7 @@ import sys
 from pathlib import Path
 
 from zk_pipeline.cli.output import read_text_file
-from zk_pipeline.risk.params import felt_hex
+from zk_pipeline.felts import felt_hex
 from zk_pipeline.risk.statement import Statement, StatementError
 
 BACKENDS = ("builtin", "stone")

@@ -35,7 +35,7 @@ from zk_pipeline.facts.stone import (
     load_stone_proof,
     parse_stone_proof,
 )
-from zk_pipeline.risk.params import felt_hex
+from zk_pipeline.felts import felt_hex
 from zk_pipeline.risk.statement import Statement
 
 #: ``zkp prove --backend stone`` gives up after this long unless ``ZKP_STONE_TIMEOUT_S`` says otherwise.

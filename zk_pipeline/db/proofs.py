@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from zk_pipeline.db.models import ProofAttempt, ProofBlob, ProofJob, ProofStatus, VerifiedFact
-from zk_pipeline.risk.params import felt_hex
+from zk_pipeline.felts import felt_hex
 from zk_pipeline.risk.statement import Statement
 
 

@@ -29,7 +29,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from zk_pipeline.facts.hashing import fact_hash, felt_hex, poseidon_hash_many, short_string, verification_hash
+from zk_pipeline.facts.hashing import fact_hash, poseidon_hash_many, short_string, verification_hash
+from zk_pipeline.felts import felt_hex_minimal
 from zk_pipeline.risk.model import ALLOCATION_ORDER
 from zk_pipeline.risk.params import FELT_MASK
 from zk_pipeline.risk.statement import Statement
@@ -73,8 +74,8 @@ class BuiltinFacts:
     security_bits: int
 
     def to_json(self) -> dict[str, str | int]:
-        return {"program_hash": felt_hex(self.program_hash), "output_hash": felt_hex(self.output_hash),
-                "fact_hash": felt_hex(self.fact_hash), "verification_hash": felt_hex(self.verification_hash),
+        return {"program_hash": felt_hex_minimal(self.program_hash), "output_hash": felt_hex_minimal(self.output_hash),
+                "fact_hash": felt_hex_minimal(self.fact_hash), "verification_hash": felt_hex_minimal(self.verification_hash),
                 "security_bits": self.security_bits}
 
 

@@ -27,7 +27,3 @@ def verification_hash(fact_hash_: int, verifier_config_hash: int, security_bits:
 def short_string(text: str) -> int:
     """A Cairo short string (≤ 31 ASCII chars) as a felt."""
     return encode_shortstring(text)
-
-
-def felt_hex(value: int) -> str:
-    return hex(value)

@@ -118,10 +118,10 @@ from typing import Any
 
 from starknet_py.cairo.felt import encode_shortstring
 
-from zk_pipeline.facts.hashing import fact_hash, felt_hex, poseidon_hash_many, verification_hash
+from zk_pipeline.facts.hashing import fact_hash, poseidon_hash_many, verification_hash
+from zk_pipeline.felts import felt_hex_minimal
 from zk_pipeline.jsonio import JsonInputError, parse_json
-
-FIELD_PRIME = 2**251 + 17 * 2**192 + 1
+from zk_pipeline.stark.field import P
 
 MEMORY_VERIFICATION_MODES = ("strict", "relaxed", "cairo1")
 STONE_VERSIONS = ("stone5", "stone6")
@@ -246,15 +246,15 @@ class StoneFacts:
         """A JSON-ready dict; felts as 0x-prefixed lowercase hex, absent hashes as null."""
 
         def opt(v: int | None) -> str | None:
-            return None if v is None else felt_hex(v)
+            return None if v is None else felt_hex_minimal(v)
 
         return {
             "layout": self.layout,
             "n_steps": self.n_steps,
             "memory_verification": self.memory_verification,
-            "program_hash": felt_hex(self.program_hash),
-            "output_hash": felt_hex(self.output_hash),
-            "fact_hash": felt_hex(self.fact_hash),
+            "program_hash": felt_hex_minimal(self.program_hash),
+            "output_hash": felt_hex_minimal(self.output_hash),
+            "fact_hash": felt_hex_minimal(self.fact_hash),
             "security_bits": self.security_bits,
             "fri_degree_equation_ok": self.fri.ok,
             "fri_degree_equation": {
@@ -266,7 +266,7 @@ class StoneFacts:
                 "rhs": self.fri.rhs,
             },
             "program_length": self.program_length,
-            "output": [felt_hex(v) for v in self.output],
+            "output": [felt_hex_minimal(v) for v in self.output],
             "hasher": self.hasher,
             "stone_version": self.stone_version,
             "public_input_hash": opt(self.public_input_hash),
@@ -315,7 +315,7 @@ def _felt(value: Any, where: str) -> int:
             raise StoneProofError(f"{where}: not a hex number: {value!r}") from None
     else:
         n = _int(value, where)
-    if not 0 <= n < FIELD_PRIME:
+    if not 0 <= n < P:
         raise StoneProofError(f"{where}: {value!r} is not a field element (must be below the Stark prime)")
     return n
 

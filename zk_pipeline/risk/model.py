@@ -171,13 +171,19 @@ def risk_score(utilization: int, volatility: int, tier: int, audit_score: int, a
     return risk_terms(utilization, volatility, tier, audit_score, age_days, params or ModelParams())["risk"]
 
 
+def share_bounds(params: ModelParams) -> tuple[int, int]:
+    """``[max(min, 10000 - max), min(max, 10000 - min)]``: the jediswap share is clamped into it, so neither share
+    (the ekubo one is the rest) is above ``max_single_bps`` or below ``min_single_bps``."""
+    lo = max(params.min_single_bps, BPS - params.max_single_bps)
+    hi = min(params.max_single_bps, BPS - params.min_single_bps)
+    return lo, hi
+
+
 def allocate(apy: dict[str, int], risk: dict[str, int], params: ModelParams) -> Allocation:
     scores = {name: apy[name] * BPS // (risk[name] + 1) for name in ALLOCATION_ORDER}
     total = scores["jediswap"] + scores["ekubo"]
     raw = scores["jediswap"] * BPS // total if total else BPS // 2
-    lo = max(params.min_single_bps, BPS - params.max_single_bps)
-    hi = min(params.max_single_bps, BPS - params.min_single_bps)
-    jedi = clamp(raw, lo, hi)
+    jedi = clamp(raw, *share_bounds(params))
     return Allocation(scores=scores, raw_jediswap_bps=raw, jediswap_bps=jedi, ekubo_bps=BPS - jedi)
 
 

@@ -158,7 +158,3 @@ def canonical_definition(version: int, params: ModelParams) -> bytes:
 def model_hash(version: int, params: ModelParams) -> int:
     digest = hashlib.sha256(canonical_definition(version, params)).digest()
     return int.from_bytes(digest, "big") & FELT_MASK
-
-
-def felt_hex(x: int) -> str:
-    return "0x" + format(x, "064x")

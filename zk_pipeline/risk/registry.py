@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from zk_pipeline.risk.params import ModelParams, canonical_definition, felt_hex, model_hash
+from zk_pipeline.felts import felt_hex
+from zk_pipeline.risk.params import ModelParams, canonical_definition, model_hash
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ from typing import Any
 
 from zk_pipeline.jsonio import JsonInputError, parse_json
 from zk_pipeline.risk.model import ALLOCATION_ORDER, ModelResult, ProtocolSeries, evaluate
-from zk_pipeline.risk.params import ModelParams, felt_hex, model_hash
+from zk_pipeline.felts import felt_hex
+from zk_pipeline.risk.params import ModelParams, model_hash
 from zk_pipeline.risk.registry import get_version, registration
 
 FORMAT = "zk-pipeline/statement/v1"

@@ -15,8 +15,9 @@ from zk_pipeline.circuits.allocation.public import PublicData
 from zk_pipeline.circuits.allocation.tail import Tail, const
 from zk_pipeline.features.fixed_point import BPS
 from zk_pipeline.features.volatility import ANNUALIZE_BPS2
-from zk_pipeline.risk.model import ALLOCATION_ORDER, SECONDS_PER_DAY, ModelResult
+from zk_pipeline.risk.model import ALLOCATION_ORDER, SECONDS_PER_DAY, ModelResult, share_bounds
 from zk_pipeline.stark.field import P
+
 
 def protocol_program(t: Tail, pd: PublicData, lane: int, name: str, res: ModelResult | None) -> None:
     """One protocol's features and risk (its own scope, so the constraint closures bind this lane)."""
@@ -164,8 +165,7 @@ def tail_program(t: Tail, pd: PublicData, res: ModelResult | None) -> None:
     t.zero(lambda f: (1 - zt(f)) * (sj(f) * BPS - rj(f) * total(f) - jr(f)))
     t.zero(lambda f: (1 - zt(f)) * (total(f) - 1 - jr(f) - js(f)))
     t.zero(lambda f: zt(f) * (rj(f) - BPS // 2))
-    lo = max(p.min_single_bps, BPS - p.max_single_bps)
-    hi = min(p.max_single_bps, BPS - p.min_single_bps)
+    lo, hi = share_bounds(p)
     jedi, ekubo = pd.out[("jedi",)], pd.out[("ekubo",)]
     t.clamp(rj, raw_j_v, lo, hi, const(jedi))
     t.zero(lambda f: jedi + ekubo - BPS)
