@@ -5,7 +5,7 @@ import pytest
 
 from zk_pipeline.stark.params import TEST_PARAMS
 from zk_pipeline.stark.proof import Proof
-from zk_pipeline.stark.prover import ProverError, prove
+from zk_pipeline.stark.prover import ProvingError, prove
 from zk_pipeline.stark.toy_airs import FibonacciAir, RangeCheckAir
 from zk_pipeline.stark.verifier import VerificationError, verify
 
@@ -23,7 +23,7 @@ def test_fibonacci_dishonest_trace_is_rejected():
     trace, result = FibonacciAir.trace(64)
     trace[1, 10] += 1
     # the self-check (the composition's degree test) refuses and names the failing constraint rows
-    with pytest.raises(ProverError, match=r"does not satisfy the AIR: transition constraint \d+ fails on rows"):
+    with pytest.raises(ProvingError, match=r"does not satisfy the AIR: transition constraint \d+ fails on rows"):
         prove(FibonacciAir(64, result), trace, TEST_PARAMS)
     proof = prove(FibonacciAir(64, result), trace, TEST_PARAMS, self_check=False)
     with pytest.raises(VerificationError):
@@ -47,7 +47,7 @@ def test_logup_range_check_accepts_bytes_and_rejects_an_out_of_range_limb():
         if v < 256:
             counts[v] += 1
     tr[3, :256] = counts.tolist()
-    with pytest.raises((ProverError, ValueError)):
+    with pytest.raises((ProvingError, ValueError)):
         prove(bad, tr, TEST_PARAMS)
     proof = prove(bad, tr, TEST_PARAMS, self_check=False)
     with pytest.raises(VerificationError):

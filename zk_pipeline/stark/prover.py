@@ -44,8 +44,8 @@ from zk_pipeline.stark.proof import Opening, Proof
 from zk_pipeline.stark.transcript import Transcript
 
 
-class ProverError(ValueError):
-    pass
+class ProvingError(ValueError):
+    """The trace or the parameters cannot make a proof for this AIR (shape, degree, or unsatisfied constraints)."""
 
 
 def public_columns_digest(air: Air) -> bytes:
@@ -179,17 +179,17 @@ def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS
 
     n = air.trace_length
     if n & (n - 1) or n < 4:
-        raise ProverError("trace length must be a power of two >= 4")
+        raise ProvingError("trace length must be a power of two >= 4")
     main_ints = np.asarray(main_trace, dtype=object) % P
     if main_ints.shape != (air.main_width, n):
-        raise ProverError(f"main trace has shape {main_ints.shape}, AIR expects {(air.main_width, n)}")
+        raise ProvingError(f"main trace has shape {main_ints.shape}, AIR expects {(air.main_width, n)}")
     shape = air.shape()
     blowup = params.blowup
     N = n * blowup
     if shape.composition_chunks >= blowup:
-        raise ProverError(f"constraint degree needs blowup > {shape.composition_chunks}")
+        raise ProvingError(f"constraint degree needs blowup > {shape.composition_chunks}")
     if params.num_queries > N // params.fri_folding_factor:
-        raise ProverError("more queries than first-layer FRI cosets (each query needs its own)")
+        raise ProvingError("more queries than first-layer FRI cosets (each query needs its own)")
 
     t = start_transcript(air, params)
 
@@ -205,7 +205,7 @@ def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS
     aux_ints = (air.build_aux_trace(main_ints, challenges) % P if air.aux_width
                 else np.zeros((0, n), dtype=object))
     if aux_ints.shape != (air.aux_width, n):
-        raise ProverError(f"aux trace has shape {aux_ints.shape}, AIR expects {(air.aux_width, n)}")
+        raise ProvingError(f"aux trace has shape {aux_ints.shape}, AIR expects {(air.aux_width, n)}")
     aux = FVec.of(aux_ints)
     aux_tree = None
     if air.aux_width:
@@ -237,7 +237,7 @@ def prove(air: Air, main_trace: np.ndarray, params: ProofParams = DEFAULT_PARAMS
         # H is a polynomial of degree < chunks * n iff every constraint holds on the trace
         # (up to a negligible chance over the alphas); name the failing ones.
         failures = air.check_trace(main_ints, aux_ints, challenges) or ["composition not of low degree"]
-        raise ProverError("the trace does not satisfy the AIR: " + "; ".join(failures[:5]))
+        raise ProvingError("the trace does not satisfy the AIR: " + "; ".join(failures[:5]))
     chunk_coeffs = comp_coeffs[: chunks * n].reshape(chunks, n)
     chunk_lde = coset_evaluate_short(chunk_coeffs, blowup)
     comp_tree = _commit(chunk_lde)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from zk_pipeline.circuits.allocation.air import AIR_ID, AIR_VERSION
 from zk_pipeline.circuits.allocation.proving import (
-    ProofArtifact, ProofError, VerificationResult, prove_statement, verify_statement,
+    ProofError, StatementProof, VerificationResult, prove_statement, verify_statement,
 )
 from zk_pipeline.stark import fvec
 
@@ -34,6 +34,6 @@ def select_field_backend(env: Mapping[str, str] | None = None) -> str:
 FIELD_BACKEND = select_field_backend()
 
 __all__ = [
-    "AIR_ID", "AIR_VERSION", "FIELD_BACKEND", "ProofArtifact", "ProofError", "VerificationResult",
+    "AIR_ID", "AIR_VERSION", "FIELD_BACKEND", "ProofError", "StatementProof", "VerificationResult",
     "prove_statement", "select_field_backend", "verify_statement",
 ]

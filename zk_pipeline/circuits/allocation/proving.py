@@ -13,7 +13,7 @@ from zk_pipeline.circuits.allocation.air import AIR_ID, AllocationAir
 from zk_pipeline.circuits.allocation.public import StatementNotSupported, public_data
 from zk_pipeline.stark.params import DEFAULT_PARAMS, SECURITY_POLICY, ParamsError, ProofParams
 from zk_pipeline.stark.proof import Proof, ProofFormatError
-from zk_pipeline.stark.prover import ProverError, ProverStats, prove
+from zk_pipeline.stark.prover import ProverStats, ProvingError, prove
 from zk_pipeline.stark.verifier import VerificationError, verify
 
 
@@ -22,7 +22,9 @@ class ProofError(ValueError):
 
 
 @dataclass(frozen=True)
-class ProofArtifact:
+class StatementProof:
+    """A built-in proof of a statement (its bytes) with what proving it measured."""
+
     proof_bytes: bytes
     prove_ms: float
     trace_rows: int
@@ -63,7 +65,7 @@ def _outputs_mismatch(claimed, actual, path: str = "outputs") -> str | None:
     return None if claimed == actual and type(claimed) is type(actual) else path
 
 
-def prove_statement(statement, params: ProofParams | None = None) -> ProofArtifact:
+def prove_statement(statement, params: ProofParams | None = None) -> StatementProof:
     """Prove that the statement's outputs are the model's (computed first if absent)."""
     params = params or DEFAULT_PARAMS
     try:
@@ -82,10 +84,10 @@ def prove_statement(statement, params: ProofParams | None = None) -> ProofArtifa
         trace = air.build_main_trace(result)
         stats = ProverStats()
         proof = prove(air, trace, params, stats=stats)
-    except (StatementNotSupported, ProverError) as exc:
+    except (StatementNotSupported, ProvingError) as exc:
         raise ProofError(str(exc)) from None
     data = proof.to_bytes()
-    return ProofArtifact(
+    return StatementProof(
         proof_bytes=data,
         prove_ms=round((time.perf_counter() - t0) * 1000, 1),
         trace_rows=air.trace_length,
