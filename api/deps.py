@@ -11,13 +11,16 @@ import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.routing import APIRoute
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from zk_pipeline import redaction
 from zk_pipeline.db.session import session_factory
-from zk_pipeline.db.urls import database_url, redact, with_psycopg2
+from zk_pipeline.settings import Settings, SettingsError, get_settings
+from zk_pipeline.db.urls import database_url, with_psycopg2
+from zk_pipeline.redaction import public_text as redact
 
 
 class DatabaseNotConfigured(Exception):
@@ -37,6 +40,32 @@ def app_database_url(app: FastAPI) -> str:
         return database_url()
     except RuntimeError as exc:
         raise DatabaseNotConfigured("database not configured: DATABASE_URL is not set") from exc
+
+
+def public_text(text: str | None, db_url: str | None = None) -> str | None:
+    """``text`` fit for a response or a log (``zk_pipeline.redaction.public_text``), the database password too."""
+    if not text:
+        return text
+    return redaction.public_text(scrub(text, db_url) if db_url else text)
+
+
+def settings_or_503() -> Settings:
+    """The validated settings; a bad variable is a 503 naming it (the app refuses to start with one too)."""
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        raise HTTPException(503, detail=f"configuration error: {exc}") from None
+
+
+SettingsDep = Annotated[Settings, Depends(settings_or_503)]
+
+
+def dagster_instance(settings: SettingsDep):
+    """Dagster's instance (``DAGSTER_HOME``) to read runs from; ``DagsterUnavailable`` when it is not configured."""
+    from zk_pipeline.services import dagster_runs
+
+    home = settings.dagster.home
+    return dagster_runs.instance_at(str(home) if home else None)
 
 
 def scrub(message: str, url: str) -> str:

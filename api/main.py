@@ -2,12 +2,11 @@
 
 ``create_app`` takes an explicit database URL (tests, embedding); the
 module-level ``app`` (``uvicorn api.main:app``) reads ``DATABASE_URL`` when a
-request needs it, so importing this module never touches a database. At
-startup, and every ``ZKP_API_RECOVERY_INTERVAL_S`` seconds after, the app takes up
-the proof jobs an API process that is gone left unfinished
-(``api.routes.proofs.recover_interrupted_jobs``; live processes hold theirs with
-advisory locks); a database that is missing or unreachable then is logged and
-does not stop the app from serving. Also at startup, a background thread
+request needs it, so importing this module never touches a database. The API
+runs no work of its own: proof and orchestration requests are recorded in
+PostgreSQL and Dagster's sensors turn them into runs, so any API process can
+be stopped at any time and several can share a database. It refuses to start
+when a setting is unusable (``zk_pipeline.settings``). At startup, a background thread
 imports the fact look-up's Starknet modules (starknet-py takes a second or
 more to import), so the first ``verify-fact-hash`` call does not pay for it.
 
@@ -21,14 +20,12 @@ import importlib
 import json
 import logging
 import math
-import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi_offline import FastAPIOffline
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -36,8 +33,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from api.deps import DatabaseNotConfigured, app_database_url
+from api.body_limits import BodyLimits
+from api.deps import DatabaseNotConfigured
 from api.routes import api_router
+from api.routes.proofs import BODY_LIMITS
+from zk_pipeline.services.errors import ServiceError
+from zk_pipeline.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ and `/verification` the facts verifiers accepted. All timestamps are UTC.
 TAGS = [
     {"name": "risk-engine", "description": "Allocation decisions between JediSwap and Ekubo, one per hour and model version."},
     {"name": "model-registry", "description": "Immutable risk-model versions, their parameters and hashes."},
-    {"name": "proofs", "description": "Proof jobs: generate in the background, follow, download, verify an uploaded proof."},
+    {"name": "proofs", "description": "Proof jobs: request one (Dagster proves it), follow, download, verify an uploaded proof."},
     {"name": "verification", "description": "Verification state of proof jobs and facts accepted by verifiers."},
     {"name": "health", "description": "Service and database health for probes."},
 ]
@@ -109,29 +110,9 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
     return await http_exception_handler(request, exc)
 
 
-def _recover_proof_jobs(app: FastAPI, startup: bool = False) -> None:
-    from api.routes.proofs import recover_interrupted_jobs
-
-    try:
-        recover_interrupted_jobs(app_database_url(app))
-    except DatabaseNotConfigured:
-        if startup:
-            log.info("DATABASE_URL is not set: no interrupted proof jobs to recover")
-    except Exception as exc:  # never echo it: SQL errors can carry statements, hosts or user names
-        log.warning("interrupted proof jobs not recovered now (%s); the next sweep tries again", type(exc).__name__)
-
-
-def _recovery_interval_s() -> float:
-    try:
-        return max(0.2, float(os.environ.get("ZKP_API_RECOVERY_INTERVAL_S", "60")))
-    except ValueError:
-        log.warning("ZKP_API_RECOVERY_INTERVAL_S is not a number; using 60")
-        return 60.0
-
-
 #: Imported by a background thread at startup: what ``verify-fact-hash`` (starknet-py) and the orchestration
 #: routes (Dagster, its GraphQL client) would otherwise import on their first call, ~1-2 s each.
-WARM_MODULES = ("zk_pipeline.facts.integrity", "dagster", "dagster_graphql")
+WARM_MODULES = ("zk_pipeline.facts.integrity", "dagster")
 
 
 def _warm_up() -> None:
@@ -144,24 +125,16 @@ def _warm_up() -> None:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Take up orphaned proof jobs at startup, then periodically (another API process may die)."""
+    """Refuse to start on a bad setting (one line naming the variable); warm slow imports in the background."""
+    get_settings()
     app.state.warm_up = threading.Thread(target=_warm_up, name="zkp-warm-up", daemon=True)
     app.state.warm_up.start()
-    await run_in_threadpool(_recover_proof_jobs, app, True)
-    stop = threading.Event()
-    interval = _recovery_interval_s()
+    yield
 
-    def sweep() -> None:
-        while not stop.wait(interval):
-            _recover_proof_jobs(app)
 
-    sweeper = threading.Thread(target=sweep, name="zkp-proof-recovery", daemon=True)
-    sweeper.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        sweeper.join(5)
+def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+    """A service's refusal: its status and its (already safe) reason."""
+    return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
 
 def create_app(database_url: str | None = None, integrity=None) -> FastAPI:
@@ -180,6 +153,8 @@ def create_app(database_url: str | None = None, integrity=None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DatabaseNotConfigured, _database_error)
     app.add_exception_handler(SQLAlchemyError, _database_error)
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_middleware(BodyLimits, limits=BODY_LIMITS)
     app.include_router(api_router)
     return app
 

@@ -176,22 +176,26 @@ class OrchestrateRequest(BaseModel):
 
 
 class OrchestrationLaunch(BaseModel):
-    run_id: str = Field(description="Dagster run id.")
+    run_id: str | None = Field(description="Dagster run id; null until Dagster has started the run of a new request.")
+    request_id: str | None = Field(description="The recorded request; null when an existing run (started by the "
+                                               "schedule, a backfill or the UI) is returned.")
     partition_key: str = Field(examples=["2026-11-20-10:00"])
-    mode: str = Field(description="`graphql` (submitted to DAGSTER_GRAPHQL_URL) or `in_process` (run by the API).")
-    instance: str = Field(description="`remote` (the GraphQL deployment's), `dagster_home` (DagsterInstance.get()) "
-                                      "or `ephemeral` (in memory, this API process only).")
-    already_running: bool = Field(description="An in-process run of this hour was still queued/running; it is returned.")
-    status_url: str = Field(description="Path of `GET /api/v1/risk-engine/orchestration/{run_id}`, to poll.")
+    mode: str = Field(description="Always `dagster`: Dagster starts and runs every run; the API only records.")
+    already_running: bool = Field(description="The hour already had a queued/running run or a pending request; "
+                                              "it is returned (HTTP 200).")
+    status_url: str = Field(description="Path of `GET /api/v1/risk-engine/orchestration/{id}`, to poll.")
     note: str | None = None
 
 
 class OrchestrationStatus(BaseModel):
-    run_id: str
+    run_id: str | None = Field(description="Null while the request waits for Dagster to start its run.")
+    request_id: str | None
     mode: str
-    status: str = Field(description="Dagster run status: QUEUED, STARTING, STARTED, SUCCESS, FAILURE, CANCELED, ...")
+    status: str = Field(description="REQUESTED (recorded, no run yet), or the Dagster run status: QUEUED, STARTING, "
+                                    "STARTED, SUCCESS, FAILURE, CANCELED, ...")
     finished: bool
     partition_key: str | None
     started_at: UtcDatetime | None
     ended_at: UtcDatetime | None
+    failed_step: str | None = Field(description="The first step that failed, for a failed run.")
     errors: list[str] = Field(description="Why the run failed (failed steps, then the run), secrets removed.")

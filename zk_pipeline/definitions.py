@@ -5,7 +5,9 @@ Resources read the environment (see README, "Environment variables"):
 for the metrics source, ``ZKP_MODEL_VERSION`` to pin a model, ``ZKP_INTEGRITY_*``
 for the on-chain fact check, ``ZKP_PARTITIONS_START`` for the first partition.
 
-The seven assets form one group, ``allocation``: the UI collapses the global
+Every run is started by Dagster (``automation.py``): the schedule, the
+catch-up automation, and the sensors that turn the API's recorded requests
+into runs. The seven assets form one group, ``allocation``: the UI collapses the global
 lineage into one box per group, and draws a single group as its assets, so
 the first screen shows the whole chain. Each asset's stage (the group its
 module gives it: market_data, risk, proofs, decisions) becomes its ``stage``
@@ -19,7 +21,12 @@ import os
 from dagster import AssetSpec, Definitions, EnvVar, load_assets_from_modules, map_asset_specs
 
 from zk_pipeline.assets import market, proofs, risk
-from zk_pipeline.automation import allocation_job, catch_up_sensor, hourly_schedule, interrupted_proofs_sensor
+from zk_pipeline.automation import (
+    CATCH_UP, catch_up_automation, hourly_schedule, interrupted_proofs_sensor, proof_requests_sensor,
+    run_requests_sensor,
+)
+from zk_pipeline.jobs import allocation_job, proof_request_job
+from zk_pipeline.pool_wait import sleeping_in_process_executor
 from zk_pipeline.provers.config import prover_settings_from_env
 from zk_pipeline.resources import (
     DatabaseResource, IntegrityResource, MetricsSourceResource, ProverResource, RiskModelResource,
@@ -29,7 +36,8 @@ GROUP = "allocation"
 
 
 def _one_group(spec: AssetSpec) -> AssetSpec:
-    return spec.replace_attributes(group_name=GROUP).merge_attributes(tags={"stage": spec.group_name})
+    return spec.replace_attributes(group_name=GROUP, automation_condition=CATCH_UP).merge_attributes(
+        tags={"stage": spec.group_name})
 
 
 all_assets = map_asset_specs(_one_group, load_assets_from_modules([market, risk, proofs]))
@@ -48,9 +56,11 @@ def _optional_int(name: str) -> int | None:
 
 defs = Definitions(
     assets=all_assets,
-    jobs=[allocation_job],
+    jobs=[allocation_job, proof_request_job],
     schedules=[hourly_schedule],
-    sensors=[catch_up_sensor, interrupted_proofs_sensor],
+    sensors=[catch_up_automation, run_requests_sensor, proof_requests_sensor, interrupted_proofs_sensor],
+    # Runs the catch-up automation launches use it too (their implicit asset job has no executor of its own).
+    executor=sleeping_in_process_executor,
     resources={
         "database": DatabaseResource(url=EnvVar("DATABASE_URL")),
         "metrics_source": MetricsSourceResource(

@@ -10,9 +10,12 @@ from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Respon
 from pydantic import AfterValidator, BeforeValidator
 from sqlalchemy import func, select
 
-from api.deps import SessionDep, SessionReleasingRoute
+from api.deps import (
+    SessionDep, SessionReleasingRoute, SettingsDep, dagster_instance, public_text, resolve_database_url,
+)
 from api.schemas import Decision, DecisionPage, OrchestrateRequest, OrchestrationLaunch, OrchestrationStatus
 from zk_pipeline.db.models import AllocationDecision
+from zk_pipeline.db.session import session_scope
 
 router = APIRouter(prefix="/risk-engine", tags=["risk-engine"], route_class=SessionReleasingRoute)
 
@@ -88,14 +91,19 @@ def get_decision(
     return Decision.model_validate(row)
 
 
-# --- Orchestration: run the whole workflow for one hour through Dagster -------------------------------
+# --- Orchestration: ask Dagster to run the whole workflow for one hour -------------------------------
 
 
-def _public(message: str, request: Request) -> str:
-    """Without passwords or secret environment values (nor the app's own database password)."""
-    from api.routes.proofs import public_text
-
-    return public_text(message, request.app.state.database_url) or ""
+def _launch_response(request: Request, response: Response, requested) -> OrchestrationLaunch:
+    follow = requested.run_id or requested.request_id
+    status_url = request.app.url_path_for("orchestration_status", run_id=follow)
+    response.status_code = 200 if requested.already_running else 202
+    response.headers["Location"] = status_url
+    return OrchestrationLaunch(
+        run_id=requested.run_id, request_id=requested.request_id, partition_key=requested.partition_key,
+        mode="dagster", instance="remote", already_running=requested.already_running, status_url=status_url,
+        note=None if requested.run_id else "recorded; Dagster's run_requests_sensor starts its run (within seconds "
+                                           "while the Dagster daemon runs)")
 
 
 @router.post(
@@ -104,69 +112,69 @@ def _public(message: str, request: Request) -> str:
     status_code=202,
     summary="Run the allocation workflow for an hour",
     responses={
+        200: {"model": OrchestrationLaunch,
+              "description": "The hour is already requested or running: that request or run is returned "
+                             "(`already_running: true`)."},
         422: {"description": "`partition_key` is malformed, before the first partition, or not a closed hour."},
-        502: {"description": "The Dagster GraphQL API could not be reached or refused the run; the detail says why."},
-        503: {"description": "Orchestration is not configured: bad DAGSTER_GRAPHQL_URL, no DATABASE_URL for "
-                             "in-process runs, or an unusable DAGSTER_HOME."},
+        503: {"description": "The database, or the Dagster instance in DAGSTER_HOME, cannot be used."},
     },
 )
 def orchestrate_allocation(
     request: Request,
     response: Response,
+    settings: SettingsDep,
     body: Annotated[OrchestrateRequest | None, Body(description="Optional; default: the latest complete hour.")] = None,
 ) -> OrchestrationLaunch:
-    """Launches a Dagster run of `allocation_job` (metrics → features → scores → proposal → proof → fact →
-    decision) for the latest complete UTC hour, or `partition_key`; poll `status_url`.
+    """Records a request to run `allocation_job` (metrics → features → scores → proposal → proof → fact →
+    decision) for the latest complete UTC hour, or `partition_key`; Dagster starts the run. Poll `status_url`.
 
-    With `DAGSTER_GRAPHQL_URL` set the run is submitted to that Dagster deployment (tag `dagster/partition`);
-    otherwise this API process runs it in a background thread (`mode: in_process`) on `DagsterInstance.get()`,
-    or on an ephemeral in-memory instance when `DAGSTER_HOME` is not set (`instance: ephemeral`, see `note`).
-    Re-running an hour is safe: every write is an upsert and an identical statement reuses its verified proof.
+    One run per hour: an hour that already has a queued or running run, or a request not yet taken up, returns
+    it with **200** and `already_running: true`, from any API process. Otherwise **202** with `request_id`
+    (`run_id` is null until Dagster's `run_requests_sensor` has started the run; `status_url` follows either).
+    Re-running a finished hour is safe: every write is an upsert and an identical statement reuses its proof.
     """
-    from zk_pipeline import orchestration
+    from zk_pipeline.services import run_requests
+
+    instance = _instance_or_503(settings)
+    with session_scope(resolve_database_url(request)) as s:
+        requested = run_requests.request_hour(s, instance, body.partition_key if body else None,
+                                              settings.partitions.first)
+    return _launch_response(request, response, requested)
+
+
+def _instance_or_503(settings):
+    from zk_pipeline.services import dagster_runs
 
     try:
-        key = orchestration.check_partition_key(body.partition_key) if body and body.partition_key else None
-        launch = orchestration.launch_allocation_run(key)
-    except orchestration.PartitionKeyError as exc:
-        raise HTTPException(422, detail=str(exc)) from None
-    except ValueError as exc:  # an unusable DAGSTER_GRAPHQL_URL
-        raise HTTPException(503, detail=_public(str(exc), request)) from None
-    except orchestration.OrchestrationError as exc:
-        code = 502 if isinstance(orchestration.get_launcher(), orchestration.GraphQLLauncher) else 503
-        raise HTTPException(code, detail=_public(str(exc), request)) from None
-    status_url = request.app.url_path_for("orchestration_status", run_id=launch.run_id)
-    response.headers["Location"] = status_url
-    return OrchestrationLaunch(run_id=launch.run_id, partition_key=launch.partition_key, mode=launch.mode,
-                               instance=launch.instance, already_running=launch.already_running,
-                               status_url=status_url, note=launch.note)
+        return dagster_instance(settings)
+    except dagster_runs.DagsterUnavailable as exc:
+        raise HTTPException(503, detail=public_text(str(exc))) from None
 
 
 @router.get(
     "/orchestration/{run_id}",
     response_model=OrchestrationStatus,
-    summary="Status of an orchestration run",
+    summary="Status of an orchestration request or run",
     responses={
-        404: {"description": "The Dagster instance (or GraphQL deployment) knows no such run."},
-        502: {"description": "The Dagster GraphQL API could not be reached."},
+        404: {"description": "No such request, and Dagster's run storage knows no such run."},
+        503: {"description": "DAGSTER_HOME is not set or unusable, so runs cannot be read."},
     },
 )
 def orchestration_status(
     request: Request,
-    run_id: Annotated[uuid.UUID, Path(description="The Dagster run id returned by orchestrate-allocation.")],
+    session: SessionDep,
+    settings: SettingsDep,
+    run_id: Annotated[uuid.UUID, Path(description="A run id, or the request id orchestrate-allocation returned.")],
 ) -> OrchestrationStatus:
-    """The run's Dagster status; `errors` says which steps failed and why once it has failed."""
-    from zk_pipeline import orchestration
+    """From Dagster's run storage: partition, status, start and end times and, for a failed run, the failing step
+    and its error. A request Dagster has not taken up yet reports `status: REQUESTED`."""
+    from zk_pipeline.services import run_status
 
-    try:
-        state = orchestration.run_status(str(run_id))
-    except orchestration.RunNotFound:
-        raise HTTPException(404, detail=f"run {run_id} not found") from None
-    except ValueError as exc:
-        raise HTTPException(503, detail=_public(str(exc), request)) from None
-    except orchestration.OrchestrationError as exc:
-        code = 502 if isinstance(orchestration.get_launcher(), orchestration.GraphQLLauncher) else 503
-        raise HTTPException(code, detail=_public(str(exc), request)) from None
-    return OrchestrationStatus(run_id=state.run_id, mode=state.mode, status=state.status, finished=state.finished,
-                               partition_key=state.partition_key, started_at=state.started_at,
-                               ended_at=state.ended_at, errors=[_public(e, request) for e in state.errors])
+    state = run_status.follow(session, _instance_or_503(settings), str(run_id))
+    if state is None:
+        raise HTTPException(404, detail=f"no orchestration request or run {run_id}")
+    url = resolve_database_url(request)
+    return OrchestrationStatus(
+        run_id=state.run_id, request_id=state.request_id, mode="dagster", status=state.status,
+        finished=state.finished, partition_key=state.partition_key, started_at=state.started_at,
+        ended_at=state.ended_at, failed_step=state.failed_step, errors=[public_text(e, url) for e in state.errors])

@@ -1,246 +1,213 @@
-"""Orchestration: real Dagster runs of ``allocation_job`` launched through the API.
+"""Orchestration: the API records "run this hour"; Dagster turns each request into exactly one run.
 
-One flow, one proof: the hour is first materialized with the real asset graph
-(``materialize(all_assets, ...)``, proof included), which also covers
-``POST /proofs/generate`` by partition key; then the API runs the same hour in
-process on an ephemeral instance and on ``DAGSTER_HOME`` (Postgres storage),
-then through the GraphQL API of a real ``dagster-webserver`` started here.
-Every run goes through all seven steps; the proof step reuses the verified
-job of the identical statement, which keeps the test inside its time budget.
-The test's DAGSTER_HOME uses the repository's dagster.yaml plus the default
-run coordinator, because no daemon runs to dequeue queued runs.
+The API reads Dagster's run storage (a real instance on PostgreSQL, opened from
+``DAGSTER_HOME`` as ``zkp run`` configures it) and never starts a run itself.
+The sensor is evaluated and its run executed here as the daemon would
+(``tests/api/dagster_work.py``); ``test_requests_through_dagster.py`` runs the
+real daemon.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from contextlib import contextmanager
+import shutil
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 import pytest
-from dagster import materialize
+from dagster import DagsterInstance, RunRequest, build_schedule_context
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, select
+from sqlalchemy import func, select
 
 from api.main import create_app
-from tests.helpers import pipeline_resources
-from zk_pipeline.db.models import AllocationDecision, ProofJob, ProofStatus
+from tests.api.conftest import api_process
+from tests.api.dagster_work import evaluate, execute
+from zk_pipeline.db.models import AllocationDecision, OrchestrationRequest
 from zk_pipeline.db.session import session_scope
-from zk_pipeline.definitions import all_assets
-from zk_pipeline.orchestration import GraphQLEndpoint, latest_complete_hour
+from zk_pipeline.db.urls import with_psycopg2
 
 ROOT = Path(__file__).resolve().parents[2]
 API = "/api/v1/risk-engine"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+HOUR = "2026-11-20-10:00"
 
 
 @pytest.fixture()
 def dagster_home(tmp_path, monkeypatch, db_url) -> Path:
+    """The repository's dagster.yaml on the test database, as ``zkp run`` sets it up."""
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(
-        (ROOT / "dagster.yaml").read_text()
-        + "\n# Tests run no daemon: the webserver launches runs itself.\n"
-          "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n")
-    monkeypatch.setenv("DAGSTER_PG_URL", db_url)
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    monkeypatch.delenv("DAGSTER_GRAPHQL_URL", raising=False)
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_PG_URL", with_psycopg2(db_url))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
 
 
 @pytest.fixture()
-def client(db_url):
+def instance(dagster_home):
+    with DagsterInstance.from_config(str(dagster_home)) as inst:
+        for run in inst.get_runs():  # the database is shared by the tests of this worker
+            inst.delete_run(run.run_id)
+        yield inst
+
+
+@pytest.fixture()
+def client(db_url, instance):
     with TestClient(create_app(db_url)) as c:
         yield c
 
 
-@contextmanager
-def dagster_webserver(home: Path, db_url: str):
-    """A real ``dagster-webserver`` on the repository's workspace, in its own process group."""
-    port = free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "DAGSTER_PG_URL": db_url, "DATABASE_URL": db_url}
-    env.pop("DAGSTER_GRAPHQL_URL", None)
-    with open(home / "webserver.log", "wb") as log:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster-webserver"), "-w", str(ROOT / "workspace.yaml"),
-             "-h", "127.0.0.1", "-p", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        yield port, proc
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-        except ProcessLookupError:
-            pass
-
-
-def wait_ready(port: int, proc: subprocess.Popen, home: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, (home / "webserver.log").read_text()[-3000:]
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise AssertionError("dagster-webserver did not start:\n" + (home / "webserver.log").read_text()[-3000:])
-
-
-def wait_finished(client: TestClient, status_url: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        r = client.get(status_url)
-        assert r.status_code == 200, r.text
-        if r.json()["finished"]:
-            return r.json()
-        assert time.monotonic() < deadline, f"run still {r.json()['status']} after {timeout}s"
-        time.sleep(0.5)
+def requests_in_db(db_url: str) -> list[tuple[str, str, str | None]]:
+    with session_scope(db_url) as s:
+        return [(r.partition_key, r.state.value, r.run_id) for r in s.scalars(select(OrchestrationRequest))]
 
 
 @pytest.mark.slow
-def test_partition_proof_then_orchestrate_in_process_and_through_graphql(
-        client, db_url, dagster_home, dagster_instance, monkeypatch):
-    with dagster_webserver(dagster_home, db_url) as (port, proc):  # boots while the rest goes on
-        key = latest_complete_hour()
-        hour = datetime.strptime(key, "%Y-%m-%d-%H:%M").replace(tzinfo=timezone.utc)
+def test_a_request_becomes_one_run_whose_state_comes_from_run_storage(client, db_url, instance):
+    from zk_pipeline.automation import run_requests_sensor
 
-        # 0. The pipeline proves the hour; generate-by-partition-key returns the pipeline's verified job.
-        result = materialize(all_assets, partition_key=key, resources=pipeline_resources(db_url),
-                             instance=dagster_instance)
-        assert result.success
-        with session_scope(db_url) as s:
-            pipeline_job_id = s.scalar(select(AllocationDecision.proof_job_id).where(AllocationDecision.timestamp == hour))
-        assert pipeline_job_id
-        r = client.post("/api/v1/proofs/generate", json={"partition_key": key})
-        assert r.status_code == 200, r.text
-        assert r.json()["proof_job_id"] == pipeline_job_id and r.json()["reused"] is True
-        assert client.get(r.json()["status_url"]).json()["status"] == "verified"
-        with session_scope(db_url) as s:  # the runs below must record the decision again
-            s.execute(delete(AllocationDecision))
-        monkeypatch.delenv("DAGSTER_HOME", raising=False)  # instance_for_test had set it
+    first = client.post(f"{API}/orchestrate-allocation", json={"partition_key": HOUR})
+    assert first.status_code == 202, first.text
+    body = first.json()
+    assert body["already_running"] is False and body["run_id"] is None and body["mode"] == "dagster"
+    request_id = body["request_id"]
+    assert body["status_url"] == f"{API}/orchestration/{request_id}" == first.headers["location"]
+    # Asked again before Dagster took it up: the same request, 200.
+    again = client.post(f"{API}/orchestrate-allocation", json={"partition_key": HOUR})
+    assert again.status_code == 200 and again.json()["request_id"] == request_id
+    assert again.json()["already_running"] is True
+    waiting = client.get(body["status_url"]).json()
+    assert (waiting["status"], waiting["finished"], waiting["partition_key"], waiting["run_id"]) == (
+        "REQUESTED", False, HOUR, None)
 
-        # 1. No DAGSTER_HOME: in process, on an ephemeral instance, and the response says so.
-        r = client.post(f"{API}/orchestrate-allocation", json={"partition_key": key})
-        assert r.status_code == 202, r.text
-        first = r.json()
-        assert first["mode"] == "in_process" and first["instance"] == "ephemeral" and first["partition_key"] == key
-        assert "DAGSTER_HOME is not set" in first["note"] and first["already_running"] is False
-        assert first["status_url"] == f"{API}/orchestration/{first['run_id']}" == r.headers["location"]
-        again = client.post(f"{API}/orchestrate-allocation", json={"partition_key": key}).json()
-        assert again["run_id"] == first["run_id"] and again["already_running"] is True
-        run = wait_finished(client, first["status_url"])
-        assert run["status"] == "SUCCESS", run
-        assert run["partition_key"] == key and run["errors"] == [] and run["started_at"] and run["ended_at"]
+    # The sensor asks for one run, under a key Dagster never launches twice, however often it ticks.
+    (run_request,) = evaluate(run_requests_sensor, instance, db_url)
+    assert evaluate(run_requests_sensor, instance, db_url)[0].run_key == run_request.run_key == f"request-{request_id}"
+    assert run_request.partition_key == HOUR and run_request.tags["zkp/request_id"] == request_id
+    result = execute(instance, "allocation_job", run_request)
+    assert result.success
+    assert evaluate(run_requests_sensor, instance, db_url) == []  # the request now names its run
+    assert requests_in_db(db_url) == [(HOUR, "launched", result.run_id)]
 
-        with session_scope(db_url) as s:
-            decision = s.scalar(select(AllocationDecision).where(AllocationDecision.timestamp == hour))
-            assert decision is not None and decision.proof_job_id == pipeline_job_id
-            job = s.get(ProofJob, decision.proof_job_id)
-            assert job.status == ProofStatus.verified and job.fact_hash
-
-        # 2. DAGSTER_HOME set: DagsterInstance.get() on Postgres; the identical statement reuses its proof.
-        monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-        # No partition key: the latest complete hour (read around the call, in case an hour turns meanwhile).
-        before = latest_complete_hour()
-        second = client.post(f"{API}/orchestrate-allocation").json()
-        assert second["partition_key"] in {before, latest_complete_hour()}
-        assert second["mode"] == "in_process" and second["instance"] == "dagster_home" and second["note"] is None
-        assert wait_finished(client, second["status_url"])["status"] == "SUCCESS"
-        assert client.get(first["status_url"]).json()["status"] == "SUCCESS"  # the ephemeral run is still known
-
-        from dagster import DagsterInstance
-
-        with DagsterInstance.get() as instance:
-            stored = instance.get_run_by_id(second["run_id"])
-            assert stored.job_name == "allocation_job" and stored.tags["dagster/partition"] == second["partition_key"]
-            assert instance.get_run_by_id(first["run_id"]) is None  # that one lived in memory only
-
-        # 3. DAGSTER_GRAPHQL_URL set: submitted to the real webserver with the partition tag.
-        wait_ready(port, proc, dagster_home)
-        monkeypatch.setenv("DAGSTER_GRAPHQL_URL", f"http://127.0.0.1:{port}/graphql")
-        r = client.post(f"{API}/orchestrate-allocation", json={"partition_key": key})
-        assert r.status_code == 202, r.text
-        third = r.json()
-        assert third["mode"] == "graphql" and third["instance"] == "remote" and third["partition_key"] == key
-        run = wait_finished(client, third["status_url"], timeout=90)
-        assert run["status"] == "SUCCESS" and run["mode"] == "graphql", run
-        with DagsterInstance.get() as instance:
-            stored = instance.get_run_by_id(third["run_id"])
-            assert stored.job_name == "allocation_job"
-            assert stored.tags["dagster/partition"] == key and stored.tags["zkp/launched_by"] == "api"
-        missing = client.get(f"{API}/orchestration/00000000-0000-4000-8000-000000000000")
-        assert missing.status_code == 404
-        # A run this process launched in process is still found while GraphQL mode is on.
-        assert client.get(second["status_url"]).json()["status"] == "SUCCESS"
+    for follow in (request_id, result.run_id):
+        state = client.get(f"{API}/orchestration/{follow}").json()
+        assert (state["status"], state["finished"], state["partition_key"]) == ("SUCCESS", True, HOUR), state
+        assert state["run_id"] == result.run_id and state["request_id"] == request_id
+        assert state["started_at"] and state["ended_at"] and state["started_at"] <= state["ended_at"]
+        assert state["failed_step"] is None and state["errors"] == []
+    with session_scope(db_url) as s:
+        assert s.scalar(select(func.count()).select_from(AllocationDecision)) == 1
+    # A finished hour may be asked for again: a new request.
+    rerun = client.post(f"{API}/orchestrate-allocation", json={"partition_key": HOUR})
+    assert rerun.status_code == 202 and rerun.json()["request_id"] != request_id
 
 
-def test_orchestrate_refuses_bad_requests(client, dagster_home, monkeypatch):
-    for key, reason in (("2026-11-20 10:00", "not an hour"), ("2026-11-20-10:30", "not an hour"),
-                        ("2025-12-31-23:00", "before the first partition"),
-                        ("2999-01-01-00:00", "has not closed yet")):
+def test_a_failed_run_names_its_step_and_error_without_secrets(client, db_url, instance, monkeypatch):
+    from zk_pipeline.automation import run_requests_sensor
+
+    request_id = client.post(f"{API}/orchestrate-allocation", json={"partition_key": HOUR}).json()["request_id"]
+    (run_request,) = evaluate(run_requests_sensor, instance, db_url)
+    # The run's database (its resources read DATABASE_URL) is unreachable: the first step fails.
+    monkeypatch.setenv("DATABASE_URL", "postgresql://zkp:hunter2-S3CRET@127.0.0.1:9/zkp")
+    assert not execute(instance, "allocation_job", run_request).success
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    state = client.get(f"{API}/orchestration/{request_id}").json()
+    assert state["status"] == "FAILURE" and state["finished"] and state["ended_at"], state
+    assert state["failed_step"] == "protocol_metrics"
+    step = next(e for e in state["errors"] if e.startswith("step protocol_metrics:"))
+    assert "Connection refused" in step or "connection" in step.lower()  # the underlying error, not Dagster's wrapper
+    assert "S3CRET" not in json.dumps(state)
+
+
+def test_an_hour_with_a_run_in_progress_returns_that_run_and_the_schedule_leaves_it(client, db_url, instance):
+    from zk_pipeline.automation import hourly_schedule
+    from zk_pipeline.definitions import defs
+
+    job = defs.resolve_job_def("allocation_job")
+    queued = instance.create_run_for_job(job_def=job, tags={"dagster/partition": HOUR})  # e.g. the schedule's
+    r = client.post(f"{API}/orchestrate-allocation", json={"partition_key": HOUR})
+    assert r.status_code == 200, r.text
+    assert (r.json()["run_id"], r.json()["request_id"], r.json()["already_running"]) == (queued.run_id, None, True)
+    assert r.json()["status_url"] == f"{API}/orchestration/{queued.run_id}"
+    assert requests_in_db(db_url) == []
+    state = client.get(r.json()["status_url"]).json()
+    assert state["run_id"] == queued.run_id and state["partition_key"] == HOUR and not state["finished"]
+
+    # The schedule's tick for that hour (at 11:05) leaves it alone; for the next hour it asks for a run.
+    tick = datetime(2026, 11, 20, 11, 5, tzinfo=timezone.utc)
+    with build_schedule_context(instance=instance, scheduled_execution_time=tick,
+                                repository_def=defs.get_repository_def()) as context:
+        skipped = hourly_schedule.evaluate_tick(context)
+    assert not skipped.run_requests and queued.run_id in skipped.skip_message
+    later = datetime(2026, 11, 20, 12, 5, tzinfo=timezone.utc)
+    with build_schedule_context(instance=instance, scheduled_execution_time=later,
+                                repository_def=defs.get_repository_def()) as context:
+        (request,) = hourly_schedule.evaluate_tick(context).run_requests
+    assert isinstance(request, RunRequest) and request.partition_key == "2026-11-20-11:00"
+
+
+def test_the_same_request_from_two_processes_at_once_is_one_request_and_one_run(db_url, instance, dagster_home,
+                                                                                tmp_path):
+    from zk_pipeline.automation import run_requests_sensor
+
+    env = {"DATABASE_URL": db_url, "DAGSTER_HOME": str(dagster_home), "DAGSTER_PG_URL": with_psycopg2(db_url)}
+    with api_process(env, tmp_path / "a.log") as (_, base_a), api_process(env, tmp_path / "b.log") as (_, base_b):
+        answers, start = {}, threading.Barrier(2)
+
+        def ask(base: str) -> None:
+            start.wait()
+            answers[base] = httpx.post(f"{base}{API}/orchestrate-allocation", json={"partition_key": HOUR},
+                                       timeout=30)
+
+        threads = [threading.Thread(target=ask, args=(b,)) for b in (base_a, base_b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    codes = sorted(a.status_code for a in answers.values())
+    assert codes == [200, 202], [a.text for a in answers.values()]
+    assert len({a.json()["request_id"] for a in answers.values()}) == 1
+    assert requests_in_db(db_url) == [(HOUR, "pending", None)]
+    assert len(evaluate(run_requests_sensor, instance, db_url)) == 1
+
+
+def test_orchestrate_refuses_bad_requests(client, monkeypatch):
+    for key, reason in (("2026-11-20 10:00", "is not an hour"), ("2025-01-01-00:00", "before the first partition"),
+                        ("2099-01-01-00:00", "has not closed yet"), ("2026-02-30-10:00", "2026-02-30-10:00")):
         r = client.post(f"{API}/orchestrate-allocation", json={"partition_key": key})
         assert r.status_code == 422 and reason in r.json()["detail"], (key, r.text)
-    assert client.get(f"{API}/orchestration/not-a-run").status_code == 422
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    assert client.get(f"{API}/orchestration/00000000-0000-4000-8000-000000000000").status_code == 404
-
-    monkeypatch.delenv("DATABASE_URL")
-    r = client.post(f"{API}/orchestrate-allocation")
-    assert r.status_code == 503 and "DATABASE_URL" in r.json()["detail"]
+    r = client.get(f"{API}/orchestration/00000000-0000-4000-8000-000000000000")
+    assert r.status_code == 404 and "no orchestration request or run" in r.json()["detail"]
+    monkeypatch.delenv("DAGSTER_HOME")
+    r = client.post(f"{API}/orchestrate-allocation", json={"partition_key": HOUR})
+    assert r.status_code == 503 and "DAGSTER_HOME is not set" in r.json()["detail"]
 
 
-def test_graphql_errors_are_reported_without_credentials(client, dagster_home, monkeypatch):
-    monkeypatch.setenv("DAGSTER_GRAPHQL_URL", "ftp://dagster.example/graphql")
-    r = client.post(f"{API}/orchestrate-allocation")
-    assert r.status_code == 503 and "http(s) URL" in r.json()["detail"]
+def test_the_catch_up_automation_takes_missing_older_hours_never_the_newest_nor_one_in_progress(instance):
+    """At 12:30 the newest closed hour (11:00) is the schedule's; 06:00-10:00 are caught up, each as one run
+    of all seven assets; an hour with a run in progress is left alone."""
+    from dagster import AssetKey, evaluate_automation_conditions
 
-    monkeypatch.setenv("DAGSTER_GRAPHQL_URL", f"http://admin:s3cret-Pa55@127.0.0.1:{free_port()}/graphql")
-    r = client.post(f"{API}/orchestrate-allocation")
-    assert r.status_code == 502 and "cannot connect" in r.json()["detail"]
-    s = client.get(f"{API}/orchestration/00000000-0000-4000-8000-000000000000")
-    assert s.status_code == 502
-    for text in (r.text, s.text):
-        assert "s3cret" not in text and "admin" not in text
+    from zk_pipeline.definitions import defs
 
-
-def test_graphql_endpoint_parsing():
-    e = GraphQLEndpoint.parse("http://127.0.0.1:3000/graphql")
-    assert (e.hostname, e.port, e.use_https, e.path_prefix, e.username) == ("127.0.0.1", 3000, False, "", None)
-    e = GraphQLEndpoint.parse("https://user:pw%40x@dagster.example/base/graphql/")
-    assert (e.hostname, e.port, e.use_https, e.path_prefix) == ("dagster.example", None, True, "/base")
-    assert (e.username, e.password) == ("user", "pw@x")
-    assert e.public_url == "https://dagster.example/base/graphql"
-    assert GraphQLEndpoint.parse("http://dagster:3000").public_url == "http://dagster:3000/graphql"
-    for bad in ("dagster:3000", "http:///graphql", "http://h:99999/graphql"):
-        with pytest.raises(ValueError):
-            GraphQLEndpoint.parse(bad)
+    at = datetime(2026, 11, 25, 12, 30, tzinfo=timezone.utc)
+    result = evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=at)
+    expected = [f"2026-11-25-{h:02d}:00" for h in range(6, 11)]
+    for key in defs.resolve_all_asset_keys():
+        assert sorted(result.get_requested_partitions(key)) == expected, key
+    instance.create_run_for_job(job_def=defs.resolve_job_def("allocation_job"),
+                                tags={"dagster/partition": "2026-11-25-08:00"})
+    result = evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=at)
+    assert sorted(result.get_requested_partitions(AssetKey("allocation_decision"))) == [
+        k for k in expected if k != "2026-11-25-08:00"]
 
 
-def test_failed_in_process_run_says_why_without_secrets(client, dagster_home, monkeypatch):
-    """The run's database is unreachable: the first step fails, the status lists it, no password leaks."""
-    monkeypatch.setenv("DATABASE_URL", f"postgresql://zkp:hunter2-S3CRET@127.0.0.1:{free_port()}/zkp")
-    r = client.post(f"{API}/orchestrate-allocation", json={"partition_key": "2026-11-20-10:00"})
-    assert r.status_code == 202, r.text
-    run = wait_finished(client, r.json()["status_url"], timeout=60)
-    assert run["status"] == "FAILURE" and run["ended_at"]
-    step = next(e for e in run["errors"] if e.startswith("step protocol_metrics:"))
-    assert "Connection refused" in step  # the underlying error, not Dagster's wrapper
-    assert "S3CRET" not in json.dumps(run)
+def test_the_schedule_skips_an_hour_before_the_first_partition(instance):
+    from zk_pipeline.automation import hourly_schedule
+    from zk_pipeline.definitions import defs
+
+    with build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
+                                scheduled_execution_time=datetime(2025, 6, 1, 3, 5, tzinfo=timezone.utc)) as context:
+        data = hourly_schedule.evaluate_tick(context)
+    assert not data.run_requests and "before the first partition" in data.skip_message

@@ -1,4 +1,9 @@
-"""Proof endpoints against a real PostgreSQL and the real prover chain (child processes)."""
+"""Proof endpoints against a real PostgreSQL, a real Dagster instance and the real prover chain.
+
+``POST /proofs/generate`` only records a job; the proofs here are made the way the
+daemon makes them: ``proof_requests_sensor`` evaluated on the instance, its run of
+``proof_request_job`` executed (``tests/api/dagster_work.py``).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.routes.proofs import MAX_PROOF_BYTES, MAX_STATEMENT_BYTES, MultipartReader
+from tests.api.dagster_work import evaluate, take_up_proof_requests
+from api.routes.proofs import MAX_PROOF_BYTES, MAX_STATEMENT_BYTES
 from zk_pipeline.risk.model import ProtocolSeries
 from zk_pipeline.risk.params import ModelParams
 from zk_pipeline.risk.statement import Statement
@@ -40,14 +46,11 @@ def client(db_url):
         yield c
 
 
-def wait_for(client: TestClient, job_id: str, until: set[str], timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = client.get(f"{API}/{job_id}").json()
-        if body["status"] in until:
-            return body
-        assert time.monotonic() < deadline, f"job {job_id} still {body['status']} after {timeout}s: {body}"
-        time.sleep(0.2)
+def prove_requested(client: TestClient, instance, db_url: str, job_id: str) -> dict:
+    """What the daemon does with a recorded request: one run of ``proof_request_job``; the job afterwards."""
+    runs = take_up_proof_requests(instance, db_url)
+    assert [r.dagster_run.tags["zkp/proof_job_id"] for r in runs] == [job_id]
+    return client.get(f"{API}/{job_id}").json()
 
 
 def verify(client: TestClient, proof: bytes, statement: dict | bytes, as_file: bool = True):
@@ -58,7 +61,7 @@ def verify(client: TestClient, proof: bytes, statement: dict | bytes, as_file: b
     return client.post(f"{API}/verify", files={"proof": ("proof.bin", proof)}, data={"statement": raw.decode()})
 
 
-def test_generate_poll_download_and_verify(client):
+def test_generate_poll_download_and_verify(client, dagster_instance, db_url):
     st = small_statement()
     r = client.post(f"{API}/generate", json=st.to_dict())  # no outputs: the API computes them
     assert r.status_code == 202, r.text
@@ -68,7 +71,11 @@ def test_generate_poll_download_and_verify(client):
     assert accepted["status_url"] == f"{API}/{job_id}" == r.headers["location"]
     assert accepted["statement_hash"] == st.with_outputs().statement_hash()
 
-    job = wait_for(client, job_id, {"verified", "failed", "rejected"})
+    # Recorded, not proven: the API does no work of its own.
+    assert client.get(f"{API}/{job_id}").json()["status"] == "queued"
+    again = client.post(f"{API}/generate", json=st.to_dict())  # asked again before Dagster took it up: joined
+    assert (again.status_code, again.json()["proof_job_id"], again.json()["reused"]) == (202, job_id, True)
+    job = prove_requested(client, dagster_instance, db_url, job_id)
     assert job["status"] == "verified", job
     assert job["source"] == "builtin" and job["last_error"] is None
     assert job["security_bits"] >= 96 and job["proof_size"] > 0
@@ -144,7 +151,7 @@ def test_verify_refuses_bad_uploads(client):
     assert r.status_code == 422 and "outputs" in r.json()["detail"]
     # Fields.
     r = client.post(f"{API}/verify", files={"proof": ("p.bin", b"x")})
-    assert r.status_code == 422 and "statement" in r.json()["detail"]
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "statement"]
     r = client.post(f"{API}/verify", files={"proof": ("p.bin", b"x"), "extra": ("e", b"y")})
     assert r.status_code == 422 and "unexpected field 'extra'" in r.json()["detail"]
     r = client.post(f"{API}/verify", json=statement)
@@ -157,30 +164,6 @@ def test_verify_refuses_bad_uploads(client):
     r = client.post(f"{API}/verify", content=b"", headers={
         "content-type": "multipart/form-data; boundary=abc", "content-length": str(64 * 1024 * 1024)})
     assert r.status_code == 413 and "limit" in r.json()["detail"]
-
-
-def test_multipart_reader_is_streaming():
-    """Fed one byte at a time the reader gives the same parts, and refuses a part as soon as it is too big."""
-    body = (b"preamble\r\n--XyZ\r\nContent-Disposition: form-data; name=\"proof\"; filename=\"a b.bin\"\r\n"
-            b"Content-Type: application/octet-stream\r\n\r\n\r\n--Xy\r\n--X\r\nyZ\x00\xff\r\n"
-            b"--XyZ\r\nContent-Disposition: form-data; name=statement\r\n\r\n{}\r\n--XyZ--\r\nepilogue")
-    reader = MultipartReader("XyZ", {"proof": 100, "statement": 100})
-    for i in range(len(body)):
-        reader.feed(body[i:i + 1])
-    parts = reader.close()
-    assert bytes(parts["proof"].data) == b"\r\n--Xy\r\n--X\r\nyZ\x00\xff" and parts["proof"].filename == "a b.bin"
-    assert bytes(parts["statement"].data) == b"{}"
-
-    from fastapi import HTTPException
-
-    reader = MultipartReader("XyZ", {"proof": 10})
-    reader.feed(b"--XyZ\r\nContent-Disposition: form-data; name=\"proof\"\r\n\r\n" + b"a" * 16)
-    with pytest.raises(HTTPException) as err:
-        reader.feed(b"a")  # 17 bytes seen, 6 held back (a delimiter could start there): 11 > 10
-    assert err.value.status_code == 413
-    with pytest.raises(HTTPException) as err:
-        MultipartReader("XyZ", {"proof": 10}).close()
-    assert err.value.status_code == 422
 
 
 def test_oversize_upload_is_refused_before_it_is_read(live_server):
@@ -221,7 +204,7 @@ def test_oversize_upload_is_refused_before_it_is_read(live_server):
             sent += len(chunk)
         answered.wait(20)
     assert bytes(answer).startswith(b"HTTP/1.1 413"), bytes(answer[:200])
-    assert b"'proof' exceeds the limit" in answer
+    assert b"the upload exceeds the limit" in answer
     assert sent < limit
 
 
@@ -263,7 +246,7 @@ def test_generate_refuses_bad_requests(client):
         assert r.status_code == 405 and r.headers["allow"] == "POST", (method, r.status_code, r.headers)
 
 
-def test_failing_prover_is_visible(client, monkeypatch, tmp_path):
+def test_failing_prover_is_visible(client, dagster_instance, db_url, monkeypatch, tmp_path):
     secret = "sk-live-0123456789abcdef"
     script = tmp_path / "broken-prover"
     script.write_text("#!/bin/sh\necho \"prover crashed; token $ZKP_TEST_API_KEY\" >&2\nexit 3\n")
@@ -276,7 +259,7 @@ def test_failing_prover_is_visible(client, monkeypatch, tmp_path):
 
     r = client.post(f"{API}/generate", json=small_statement(seed=3).to_dict())
     assert r.status_code == 202, r.text
-    job = wait_for(client, r.json()["proof_job_id"], {"verified", "failed", "rejected"}, timeout=30)
+    job = prove_requested(client, dagster_instance, db_url, r.json()["proof_job_id"])
     assert job["status"] == "failed"
     assert [(a["backend"], a["attempt"], a["outcome"]) for a in job["attempts"]] == [
         ("command", 1, "failed"), ("command", 2, "failed")]
@@ -288,14 +271,12 @@ def test_failing_prover_is_visible(client, monkeypatch, tmp_path):
     assert dl.status_code == 404 and "has no proof (status failed)" in dl.json()["detail"]
     text = client.get(f"{API}/{job['proof_job_id']}").text
     assert secret not in text and "***" in text
-
-    # An unknown backend name is a configuration error, not a job.
-    monkeypatch.setenv("ZKP_PROVERS", "nope")
-    r = client.post(f"{API}/generate", json=small_statement(seed=4).to_dict())
-    assert r.status_code == 503 and "unknown prover backend" in r.json()["detail"]
+    # The run failed with the job's reason and is not retried (a failed job is final).
+    (run,) = dagster_instance.get_runs()
+    assert run.status.value == "FAILURE" and run.tags["zkp/proof_job_id"] == job["proof_job_id"]
 
 
-# ------------------------------------------------------- interrupted jobs
+# ------------------------------------------------------- requests outlive the API
 
 
 def _job_state(db_url: str, job_id: str) -> tuple:
@@ -304,101 +285,62 @@ def _job_state(db_url: str, job_id: str) -> tuple:
 
     with session_factory(db_url)() as s:
         job = proof_records.get_job(s, job_id)
-        attempts = [(a.backend, a.attempt, a.outcome, a.error, a.finished_at)
-                    for a in proof_records.attempts_of(s, job_id)]
-        return job.status.value, job.origin, job.attempts, job.last_error, job.updated_at, attempts
+        attempts = [(a.backend, a.attempt, a.outcome, a.error) for a in proof_records.attempts_of(s, job_id)]
+        return job.status.value, job.origin, job.attempts, job.run_id, attempts
 
 
-def _pipeline_jobs(db_url: str) -> tuple[str, str]:
-    """A queued and a running job as Dagster's ``prove_statement_job``/``run_job`` leave them mid-proof."""
+def test_a_request_outlives_a_killed_api_and_is_proved_once(db_url, dagster_instance, tmp_path):
+    """The API process is SIGKILLed right after it answered 202: the job is in PostgreSQL, queued, and one
+    Dagster run proves it; the sensor never asks for a second run of it. Jobs of the pipeline are not its."""
+    import httpx
+
+    from tests.api.conftest import api_process
+    from zk_pipeline.automation import proof_requests_sensor
     from zk_pipeline.db import proofs as proof_records
     from zk_pipeline.db.session import session_factory
 
+    with session_factory(db_url).begin() as s:  # a pipeline job mid-proof: Dagster's allocation_proof owns it
+        pipeline_job = proof_records.create_job(s, small_statement(seed=14).with_outputs(), HOUR).id
+    with api_process({"DATABASE_URL": db_url}, tmp_path / "api.log") as (api, base):
+        r = httpx.post(f"{base}{API}/generate", json=small_statement(seed=11).to_dict(), timeout=30)
+        assert r.status_code == 202, r.text
+        api.kill()
+        api.wait(10)
+    job_id = r.json()["proof_job_id"]
+    assert _job_state(db_url, job_id) == ("queued", "api", 0, None, [])
+
+    (request,) = evaluate(proof_requests_sensor, dagster_instance, db_url)
+    assert request.run_key == f"proof-{job_id}"
+    (run,) = take_up_proof_requests(dagster_instance, db_url)
+    assert run.success
+    status, origin, attempts, run_id, rows = _job_state(db_url, job_id)
+    assert (status, origin, attempts, run_id) == ("verified", "api", 1, run.run_id)
+    assert rows == [("builtin", 1, "succeeded", None)]
+    assert evaluate(proof_requests_sensor, dagster_instance, db_url) == []
+    assert _job_state(db_url, pipeline_job)[:2] == ("queued", "pipeline")
+
+
+def test_a_job_a_dead_run_left_open_is_proved_by_the_next_run(client, dagster_instance, db_url):
+    """A run died mid-proof (its attempt still ``running``; the failure sensor then marks the job
+    ``interrupted``): Dagster's retry of that run closes the old attempt and proves the job."""
+    from zk_pipeline.db import proofs as proof_records
+    from zk_pipeline.db.session import session_factory
+    from zk_pipeline.definitions import defs
+
+    job_id = client.post(f"{API}/generate", json=small_statement(seed=12).to_dict()).json()["proof_job_id"]
     factory = session_factory(db_url)
     with factory.begin() as s:
-        queued = proof_records.create_job(s, small_statement(seed=13).with_outputs(), HOUR).id
-        running = proof_records.create_job(s, small_statement(seed=14).with_outputs(), HOUR).id
-    with factory.begin() as s:
-        proof_records.start_attempt(s, running, "builtin")
-    return queued, running
-
-
-def test_jobs_of_a_killed_api_are_finished_at_its_next_start(db_url, tmp_path, monkeypatch):
-    """A real API process is killed (SIGKILL) with one job running and one queued; the next start proves both.
-
-    Jobs of the pipeline path, queued or running at the same time, are left exactly as they are.
-    """
-    import httpx
-
-    from api.routes.proofs import INTERRUPTED
-    from tests.api.conftest import SlowProver, api_process, serve
-
-    prover = SlowProver(tmp_path)
-    env = {"DATABASE_URL": db_url, "ZKP_API_PROOF_WORKERS": "1", **prover.env}
-    log_path = tmp_path / "api.log"
-    try:
-        with api_process(env, log_path) as (api, base), httpx.Client(base_url=base, timeout=10) as http:
-            ids = []
-            for seed in (11, 12):
-                r = http.post(f"{API}/generate", json=small_statement(seed=seed).to_dict())
-                assert r.status_code == 202, r.text
-                ids.append(r.json()["proof_job_id"])
-            running_id, queued_id = ids
-            prover.wait_started(log_path)  # the prover is at work
-            api.kill()
-            api.wait(10)
-    finally:
-        prover.kill()
-
-    # What the killed API left behind.
-    status, origin, n, _, _, attempts = _job_state(db_url, running_id)
-    assert (status, origin, n) == ("running", "api", 1)
-    assert [a[:4] for a in attempts] == [("command", 1, "running", None)]
-    status, origin, n, _, _, attempts = _job_state(db_url, queued_id)
-    assert (status, origin, n, attempts) == ("queued", "api", 0, [])
-    pipeline = _pipeline_jobs(db_url)
-    before = {job_id: _job_state(db_url, job_id) for job_id in pipeline}
-
-    monkeypatch.setenv("ZKP_PROVERS", "builtin")
-    monkeypatch.delenv("ZKP_PROVER_COMMAND", raising=False)
-    with serve(db_url) as (host, port), httpx.Client(base_url=f"http://{host}:{port}", timeout=10) as http:
-        done = {job_id: wait_for(http, job_id, {"verified", "failed", "rejected"}) for job_id in (running_id, queued_id)}
-    job = done[running_id]
-    assert job["status"] == "verified", job
-    assert [(a["backend"], a["attempt"], a["outcome"], a["error"]) for a in job["attempts"]] == [
-        ("command", 1, "failed", INTERRUPTED), ("builtin", 2, "succeeded", None)]
-    assert job["attempts"][0]["finished_at"] is not None
-    assert job["source"] == "builtin" and job["origin"] == "api" and job["last_error"] is None and job["proof_url"]
-    job = done[queued_id]
-    assert job["status"] == "verified", job
-    assert [(a["backend"], a["attempt"], a["outcome"], a["error"]) for a in job["attempts"]] == [
-        ("builtin", 1, "succeeded", None)]
-    assert job["source"] == "builtin"
-    # The pipeline's jobs: not a field changed (a Dagster run may be proving them right now).
-    assert {job_id: _job_state(db_url, job_id) for job_id in pipeline} == before
-    assert before[pipeline[0]][:2] == ("queued", "pipeline") and before[pipeline[1]][:2] == ("running", "pipeline")
-
-
-def test_recovery_leaves_jobs_this_process_holds_and_finished_jobs_alone(db_url):
-    """Only unfinished ``api`` jobs nobody here holds: not one in this process's queue, not a failed one."""
-    from api.routes.proofs import create_api_job, recover_interrupted_jobs, workers
-    from zk_pipeline.db.models import ProofStatus
-    from zk_pipeline.db.session import session_factory
-    from zk_pipeline.db.urls import with_psycopg2
-
-    url = with_psycopg2(db_url)
-    factory = session_factory(url)
-    with factory.begin() as s:
-        held = create_api_job(s, small_statement(seed=15).with_outputs(), HOUR)
-        failed = create_api_job(s, small_statement(seed=16).with_outputs(), HOUR)
-        failed.status, failed.last_error = ProofStatus.failed, "no backend ran"
-        held_id, held_hash, failed_id = held.id, held.statement_hash, failed.id
-    before = {job_id: _job_state(db_url, job_id) for job_id in (held_id, failed_id)}
-    with workers.lock():
-        workers._in_flight[(url, held_hash)] = held_id  # as submit() records a job it queued
-    try:
-        assert recover_interrupted_jobs(url) == []
-    finally:
-        with workers.lock():
-            workers.forget(url, held_hash)
-    assert {job_id: _job_state(db_url, job_id) for job_id in (held_id, failed_id)} == before
+        proof_records.start_attempt(s, job_id, "builtin")
+        proof_records.interrupt(s, "run 1234 failed: worker gone", job_id=job_id)
+    result = defs.resolve_job_def("proof_request_job").execute_in_process(
+        run_config={"ops": {"prove_requested_statement": {"config": {"proof_job_id": job_id}}}},
+        instance=dagster_instance)
+    assert result.success
+    status, _, attempts, run_id, rows = _job_state(db_url, job_id)
+    assert (status, attempts, run_id) == ("verified", 2, result.run_id)
+    assert rows == [("builtin", 1, "interrupted", "run 1234 failed: worker gone"), ("builtin", 2, "succeeded", None)]
+    # Once final, a further run of the same request changes nothing.
+    again = defs.resolve_job_def("proof_request_job").execute_in_process(
+        run_config={"ops": {"prove_requested_statement": {"config": {"proof_job_id": job_id}}}},
+        instance=dagster_instance)
+    assert again.success and _job_state(db_url, job_id)[2] == 2

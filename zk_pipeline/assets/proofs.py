@@ -35,7 +35,7 @@ from zk_pipeline.resources import DatabaseResource, IntegrityResource, ProverRes
 from zk_pipeline.risk.statement import Statement
 
 
-def _attempts_table(session, job_id: str) -> str:
+def attempts_table(session, job_id: str) -> str:
     rows = [[a.attempt, a.backend, a.outcome, a.duration_ms, (a.error or "")[:200].replace("|", "/")]
             for a in proofs.attempts_of(session, job_id)]
     return md_table(["#", "backend", "outcome", "ms", "error"], rows) if rows else "no attempts"
@@ -75,11 +75,11 @@ def allocation_proof(context: AssetExecutionContext, database: DatabaseResource,
                                       run_id=context.run_id)
     except ProofJobFailed as exc:
         with factory() as s:
-            table = _attempts_table(s, exc.job_id)
+            table = attempts_table(s, exc.job_id)
         raise Failure(description=str(exc), metadata={"proof_job_id": exc.job_id, "attempts": MetadataValue.md(table)})
     job = outcome.job
     with factory() as s:
-        table = _attempts_table(s, job.id)
+        table = attempts_table(s, job.id)
         data = proofs.load_blob(s, job.proof_hash)
     valid, reason, bits = _recheck(prover, job, data, statement)
     return MaterializeResult(

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -182,7 +183,12 @@ class ProofJob(Base):
     """
 
     __tablename__ = "proof_jobs"
-    __table_args__ = (Index(None, "statement_hash"), Index(None, "hour"), Index(None, "status"))
+    __table_args__ = (
+        Index(None, "statement_hash"), Index(None, "hour"), Index(None, "status"),
+        # One open request per statement, whichever API process takes it: a second one joins the first.
+        Index("uq_proof_jobs_open_api_request", "statement_hash", unique=True,
+              postgresql_where=text("origin = 'api' AND status IN ('queued', 'running')")),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     status: Mapped[ProofStatus] = mapped_column(Enum(ProofStatus, name="proof_status", schema=APP_SCHEMA))
@@ -191,10 +197,10 @@ class ProofJob(Base):
     hour: Mapped[datetime | None]
     model_version: Mapped[int | None]
     model_hash: Mapped[str | None] = mapped_column(String(66))
-    #: Who asked for the proof: ``pipeline`` (Dagster's allocation_proof) or ``api`` (POST /proofs/generate).
-    #: The API takes up its own unfinished jobs at its next start and never touches the pipeline's.
+    #: Who asked for the proof: ``pipeline`` (Dagster's allocation_proof) or ``api`` (POST /proofs/generate,
+    #: recorded ``queued``; ``proof_requests_sensor`` turns it into one run of ``proof_request_job``).
     origin: Mapped[str] = mapped_column(String(16), server_default="pipeline")
-    #: The Dagster run that asked for it (pipeline jobs): closed as ``interrupted`` when that run dies.
+    #: The Dagster run proving it: a job whose run dies is closed as ``interrupted``.
     run_id: Mapped[str | None] = mapped_column(String(64))
     source: Mapped[str | None] = mapped_column(String(32))  # builtin / stone / atlantic / command
     proof_hash: Mapped[str | None] = mapped_column(String(64))  # sha256 of the proof bytes → proof_blobs
@@ -260,3 +266,35 @@ class VerifiedFact(Base):
     verifier: Mapped[str] = mapped_column(String(16))
     proof_job_id: Mapped[str | None] = mapped_column(ForeignKey("proof_jobs.id"))
     verified_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class RunRequestState(str, enum.Enum):
+    """``pending``: recorded by the API, no Dagster run yet; ``launched``: ``run_id`` names its run."""
+
+    pending = "pending"
+    launched = "launched"
+
+
+class OrchestrationRequest(Base):
+    """A request to run ``allocation_job`` for one hour (``POST /risk-engine/orchestrate-allocation``).
+
+    The API only records it; ``run_requests_sensor`` turns it into a Dagster run (run key
+    ``request-<id>``, so one request is one run however often the sensor ticks). At most one
+    request per hour is pending (the partial unique index): a second request for the same hour,
+    from any API process, joins the first.
+    """
+
+    __tablename__ = "orchestration_requests"
+    __table_args__ = (
+        Index("uq_orchestration_requests_pending_hour", "partition_key", unique=True,
+              postgresql_where=text("state = 'pending'")),
+        Index(None, "run_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    partition_key: Mapped[str] = mapped_column(String(16))
+    state: Mapped[RunRequestState] = mapped_column(
+        Enum(RunRequestState, name="run_request_state", schema=APP_SCHEMA), default=RunRequestState.pending)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    launched_at: Mapped[datetime | None]

@@ -21,7 +21,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("ALTER TYPE zkp.proof_status ADD VALUE IF NOT EXISTS 'interrupted'")
+    # Committed on its own: PostgreSQL refuses a new enum value in the transaction that added it, and
+    # later migrations of the same upgrade (0005) use it.
+    with op.get_context().autocommit_block():
+        op.execute("ALTER TYPE zkp.proof_status ADD VALUE IF NOT EXISTS 'interrupted'")
     op.add_column('proof_jobs', sa.Column('run_id', sa.String(length=64), nullable=True), schema='zkp')
 
 

@@ -1,0 +1,25 @@
+"""Why a service refuses a request, in terms an HTTP layer maps to a status code (see ``api/main.py``)."""
+
+
+class ServiceError(Exception):
+    """A refusal whose message is safe to show the caller."""
+
+    status = 400
+
+
+class InvalidRequest(ServiceError):
+    status = 422
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class TooLarge(ServiceError):
+    status = 413
+
+
+class Unavailable(ServiceError):
+    """A configuration or a system the request needs is missing or unusable; retrying later may help."""
+
+    status = 503
