@@ -367,3 +367,9 @@ def export(values: Mapping[str, str]) -> Settings:
     load_settings(candidate)  # a bad value fails here, before the environment changes
     os.environ.update(values)
     return get_settings()
+
+
+def process_environment() -> dict[str, str]:
+    """A copy of the whole process environment, for what is not a setting: the environment a child
+    process inherits, and variables of other tools that may hold secrets (masked by ``redaction``)."""
+    return dict(os.environ)

@@ -17,7 +17,7 @@ import aiohttp
 from starknet_py.net.client_errors import ClientError
 from starknet_py.net.http_client import IncompatibleRPCVersionWarning, ServerError
 
-from zk_pipeline.sources.http import redact_text
+from zk_pipeline.redaction import public_text as redact_text
 
 T = TypeVar("T")
 

@@ -11,7 +11,8 @@ import pytest
 from tests.sources.doubles import EkuboApiDouble, EkuboPairData, closed_port_url, js_time
 from zk_pipeline.sources.base import SNAPSHOT_COLUMNS, SourceError, SourceUnreachable, Window
 from zk_pipeline.sources.ekubo_api import KNOWN_TOKENS, EkuboApiSource
-from zk_pipeline.sources.http import HttpClient, clear_cache, redact_url
+from zk_pipeline.redaction import redact_url
+from zk_pipeline.sources.http import HttpClient, clear_cache
 
 WBTC, USDC = KNOWN_TOKENS["WBTC"], KNOWN_TOKENS["USDC"]
 FEE = 0x20C49BA5E353F80000000000000000  # Ekubo's 0.05 % tier, 0.128 fixed point

@@ -20,8 +20,9 @@ from pathlib import Path
 
 from zk_pipeline.cli.failure_summary import summarize_failed_run
 from zk_pipeline.cli.output import fail
-from zk_pipeline.db.urls import redact, with_psycopg2
+from zk_pipeline.db.urls import with_psycopg2
 from zk_pipeline.hours import latest_complete_key
+from zk_pipeline.redaction import public_text
 from zk_pipeline.settings import export, get_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,7 +59,7 @@ def prepare_environment(data_dir: Path) -> object | None:
         print(f"[zkp] embedded PostgreSQL 16 running in {data_dir / 'pg'}", flush=True)
     else:
         database = settings.database.url.get_secret_value()
-        print(f"[zkp] using DATABASE_URL={redact(database)}", flush=True)
+        print(f"[zkp] using DATABASE_URL={public_text(database)}", flush=True)
     exports["DAGSTER_PG_URL"] = with_psycopg2(database)
     home = settings.dagster.home or data_dir / "dagster_home"
     exports["DAGSTER_HOME"] = str(home)

@@ -29,9 +29,3 @@ def database_url() -> str:
         )
     return with_psycopg2(url.get_secret_value())
 
-
-def redact(url: str) -> str:
-    """The URL (or any text) with every password removed, for logs and error messages."""
-    from zk_pipeline.redaction import redact_url_password
-
-    return redact_url_password(url)

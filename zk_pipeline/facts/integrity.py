@@ -33,7 +33,8 @@ from starknet_py.net.client_models import Call
 from starknet_py.net.full_node_client import FullNodeClient
 
 from zk_pipeline.facts.hashing import poseidon_hash_many, verification_hash
-from zk_pipeline.sources.http import redact_text, redact_url
+from zk_pipeline.redaction import public_text as redact_text
+from zk_pipeline.redaction import redact_url
 from zk_pipeline.starknet_client import NODE_ERRORS, read_node
 
 #: Integrity's FactRegistry per Starknet network.

@@ -21,30 +21,27 @@ compared; each client applies its own TTL to an entry's age.
 
 URLs may carry credentials (an RPC provider key in the path, ``?apikey=`` in
 the query, ``user:pass@``). Error messages only ever show ``redact_url``'s
-form of a URL, and exception text from the HTTP stack is scrubbed with
-``redact_text`` before it is quoted, because that text often repeats the URL.
+form of a URL, and exception text from the HTTP stack goes through
+``redaction.public_text`` before it is quoted, because that text often repeats the URL.
 """
 
 from __future__ import annotations
 
 import errno
 import json
-import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import requests
 
+from zk_pipeline.redaction import public_text, redact_url
 from zk_pipeline.sources.base import SourceError, SourceUnreachable
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_REDACTED = "***"
 _MAX_REASON_CHARS = 240
-_HEX_RE = re.compile(r"0x[0-9a-fA-F]+")
 #: Beyond this many entries the oldest are dropped, so a long-lived process stays small.
 _CACHE_MAX_ENTRIES = 512
 
@@ -58,60 +55,6 @@ def clear_cache() -> None:
     """Forget every cached response of every client in this process."""
     with _cache_lock:
         _cache.clear()
-
-
-def _is_secret_segment(segment: str) -> bool:
-    """Long opaque path segments are treated as secrets (provider keys, UUIDs).
-
-    Hex addresses and decimal numbers are public on-chain identifiers (token
-    addresses, chain ids) and stay readable, since they are what make an error
-    message useful.
-    """
-    if len(segment) < 16:
-        return False
-    if _HEX_RE.fullmatch(segment) or segment.isdigit():
-        return False
-    return True
-
-
-def redact_url(url: str) -> str:
-    """``url`` without credentials, query values or secret-looking path segments."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return "<unparseable url>"
-    netloc = parts.hostname or ""
-    if port is not None:
-        netloc = f"{netloc}:{port}"
-    path = "/".join(_REDACTED if _is_secret_segment(s) else s for s in parts.path.split("/"))
-    redacted = urlunsplit((parts.scheme, netloc, path, "", ""))
-    return redacted + (f"?{_REDACTED}" if parts.query else "")
-
-
-def _secrets_of(url: str) -> list[str]:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return [url]
-    found = [parts.query, parts.username or "", parts.password or ""]
-    found += [s for s in parts.path.split("/") if _is_secret_segment(s)]
-    found += [v for _, v in parse_qsl(parts.query, keep_blank_values=True)]
-    return [s for s in found if len(s) >= 4]
-
-
-def redact_text(text: str, urls: Iterable[str], extra_secrets: Iterable[str] = ()) -> str:
-    """``text`` with each of ``urls`` shown redacted and any leftover secret part blanked out."""
-    urls = list(urls)
-    for url in sorted(urls, key=len, reverse=True):
-        text = text.replace(url, redact_url(url))
-    secrets = [s for u in urls for s in _secrets_of(u)]
-    secrets += [s for s in extra_secrets if s and len(s) >= 4]
-    for secret in sorted(set(secrets), key=len, reverse=True):
-        text = text.replace(secret, _REDACTED)
-    if len(text) > _MAX_REASON_CHARS:
-        text = text[: _MAX_REASON_CHARS - 1] + "…"
-    return text
 
 
 class HttpClient:
@@ -207,7 +150,7 @@ class HttpClient:
                 reason = f"timed out after {self.timeout_s:g}s"
             except requests.RequestException as exc:
                 definite = network_cause(exc)
-                detail = redact_text(str(exc), [full_url, url], params.values())
+                detail = public_text(str(exc), [full_url, url, *params.values()], limit=_MAX_REASON_CHARS)
                 reason = f"{type(exc).__name__}: {detail}"
             else:
                 if response.status_code < 300:

@@ -66,12 +66,14 @@ from zk_pipeline.sources.ekubo_api import (
     require_usd_quote,
     resolve_token,
 )
-from zk_pipeline.sources.http import redact_text, redact_url
+from zk_pipeline.redaction import public_text, redact_url
 from zk_pipeline.starknet_client import NODE_ERRORS, read_node
 
 EKUBO_CORE_MAINNET = "0x00000005dd3D2F4429AF886cD1a3b08289DBcEa99A294197E9eB43b0e0325b4b"
 JEDISWAP_V2_FACTORY_MAINNET = "0x01aa950c9b974294787de8df8880ecf668840a6ab8fa8290bf2952212b375148"
 U128 = 2**128
+#: A node's failure reason is cut to this length (they can quote whole responses).
+MAX_REASON_CHARS = 240
 
 #: Everything a bad node can make the read raise, so that each one moves on to the backup node.
 _NODE_ERRORS: tuple[type[BaseException], ...] = (*NODE_ERRORS, SourceError)
@@ -272,7 +274,7 @@ class StarknetRpcSource(MetricsSource):
     def _reason(self, exc: BaseException, url: str) -> str:
         if isinstance(exc, TimeoutError):
             return f"timed out after {self.timeout_s:g}s"
-        return redact_text(f"{type(exc).__name__}: {exc}".rstrip(": "), [url])
+        return public_text(f"{type(exc).__name__}: {exc}".rstrip(": "), [url], limit=MAX_REASON_CHARS)
 
     # -- snapshot -------------------------------------------------------------
 
