@@ -23,11 +23,11 @@ from starknet_py.hash.hash_method import HashMethod
 
 from tests.data import stone_proofs
 from zk_pipeline.cli import stone_cmd
+from zk_pipeline.facts.hashing import fact_hash, verification_hash
 from zk_pipeline.facts.stone import (
     MemoryVerificationError,
     StoneProofError,
     compute_facts,
-    fact_hash,
     fri_degree_check,
     load_stone_proof,
     output_hash,
@@ -35,7 +35,6 @@ from zk_pipeline.facts.stone import (
     program_hash,
     public_input_hash,
     security_bits,
-    verification_hash,
     verifier_config_hash,
 )
 from zk_pipeline.stark.field import P

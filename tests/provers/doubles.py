@@ -474,7 +474,7 @@ def atlantic_proof(task_output: list[int], program_hash: int, params: dict | Non
 
 
 class AtlanticApiDouble:
-    """Atlantic's REST API on 127.0.0.1 (documented shapes; see ``zk_pipeline/provers/atlantic.py``).
+    """Atlantic's REST API on 127.0.0.1 (documented shapes; see ``zk_pipeline/provers/atlantic_client.py``).
 
     ``POST /atlantic-query`` (multipart, header ``api-key``) → ``{"atlanticQueryId"}``;
     ``GET /atlantic-query/{id}`` walks ``statuses`` one poll at a time, then stays on the last,

@@ -13,37 +13,7 @@ bootloads it without running any hint. So ``prove`` compiles the plain
 PIE. The run's printed output is checked against the Python model first, so a
 divergence costs nothing at the service.
 
-Wire contract (docs.herodotus.cloud/atlantic-api: "Sending Query", "Submit
-query", "Get query"; the OpenAPI at atlantic.api.herodotus.cloud/docs/json)
---------------------------------------------------------------------------------
-* ``POST {base}/atlantic-query``, multipart/form-data, header ``api-key``:
-  ``pieFile``, ``layout``, ``declaredJobSize`` (S: < 13M steps),
-  ``result`` (``PROOF_VERIFICATION_ON_L2`` by default: prove, then verify with
-  Integrity on Starknet), ``network``, ``cairoVersion``, ``externalId``,
-  ``dedupId``. Answer: ``{"atlanticQueryId": "..."}``.
-* ``GET {base}/atlantic-query/{id}``: ``{"atlanticQuery": {"status":
-  RECEIVED|IN_PROGRESS|DONE|FAILED, "step", "steps", "errorReason",
-  "integrityFactHash", "programHash", "isFactMocked", ...}, "metadataUrls": [...]}``.
-* The proof is ``proof.json`` among the query's ``metadataUrls``. If the
-  service lists none, ``{artifacts_base_url}/queries/{id}/proof.json`` is
-  tried when an artifacts base is configured (the storage location has moved
-  over time, so there is no built-in default).
-* ``GET {base}/atlantic-query-by-dedup-id?dedupId=...`` finds the query of a
-  retried submission that the service refused as a duplicate.
-
-The API key travels only in the ``api-key`` header to the API's own host
-(never in a URL, never to the storage host serving ``metadataUrls``), and is
-replaced by ``***`` in every message this module produces.
-
-Retries and outcomes
---------------------
-Connection errors, 429 and 5xx are retried with exponential backoff until the
-attempt's deadline (a resubmission carries the same ``dedupId``, so it cannot
-buy two proofs). 401/403 mean the key is wrong: ``ProverUnavailable``, since
-retrying cannot help. A query that ends ``FAILED`` during a verification step
-is a remote rejection (``ProofRejected``); failing earlier is ``ProverFailed``.
-No terminal state by the deadline is ``ProverTimeout`` (the query id is in
-the message, to look it up later).
+The service's HTTP API, retries and error mapping are :mod:`zk_pipeline.provers.atlantic_client`'s.
 
 Verification
 ------------
@@ -56,7 +26,7 @@ running our PIE, so the proof's public output is the simple bootloader's
 output must equal ``expected_output(statement)`` and the program hash must be
 the bootloader hash of our compiled program. (A proof of the program itself,
 whose output is just ours, is accepted too.) Security bits come from the
-proof's parameters (``facts/stone.security_bits``). Which bootloader the
+proof's parameters (``facts.stone.security_bits``). Which bootloader the
 service runs is not documented; set ``ZKP_ATLANTIC_BOOTLOADER_HASH`` (its
 Integrity program hash) to require proofs of exactly that program.
 
@@ -83,12 +53,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import requests
 
 from zk_pipeline import cairo
 from zk_pipeline.facts import stone as stone_facts
+from zk_pipeline.provers.atlantic_client import DEFAULT_BASE_URL, AtlanticClient
 from zk_pipeline.provers.base import (
     ProofArtifact,
     ProofRejected,
@@ -104,18 +74,9 @@ from zk_pipeline.risk.statement import Statement
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://atlantic.api.herodotus.cloud"
-TERMINAL = ("DONE", "FAILED")
 #: Steps after which a failure means "the proof did not verify", not "no proof was made".
 VERIFICATION_STEPS = ("PROOF_VERIFICATION", "PROOF_VERIFICATION_ON_L1", "PROOF_VERIFICATION_ON_L2")
 VERIFYING_RESULTS = ("PROOF_VERIFICATION_ON_L1", "PROOF_VERIFICATION_ON_L2")
-REDACTED = "***"
-#: Redirect hops followed for one request (each hop decides again whether the key goes along).
-MAX_REDIRECTS = 5
-
-
-class _Transient(Exception):
-    """A response worth retrying (connection error, 429, 5xx); carries a redacted description."""
 
 
 class AtlanticBackend(ProverBackend):
@@ -129,21 +90,18 @@ class AtlanticBackend(ProverBackend):
                  poll_interval_s: float = 10.0, max_poll_interval_s: float = 120.0, request_timeout_s: float = 60.0,
                  bootloader_hash: int | None = None, session: requests.Session | None = None,
                  sleep: Callable[[float], None] = time.sleep, on_start: Callable[[int], None] | None = None) -> None:
-        self._api_key = api_key or None
-        self.base_url = (base_url or "").rstrip("/") or None
+        self.client = AtlanticClient(api_key=api_key, base_url=base_url, artifacts_base_url=artifacts_base_url,
+                                     poll_interval_s=poll_interval_s, max_poll_interval_s=max_poll_interval_s,
+                                     request_timeout_s=request_timeout_s, session=session, sleep=sleep)
+        self.base_url = self.client.base_url
         self.network, self.result, self.layout = network, result, layout
         self.declared_job_size = declared_job_size
-        self.artifacts_base_url = (artifacts_base_url or "").rstrip("/") or None
         self.cairo_run = cairo_run or _default_cairo_run()
         self.cairo_compile = cairo_compile
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.timeout_s = timeout_s
-        self.poll_interval_s, self.max_poll_interval_s = poll_interval_s, max_poll_interval_s
-        self.request_timeout_s = request_timeout_s
         #: Integrity program hash (strict) of the service's bootloader, if known: then a proof must be of it.
         self.bootloader_hash = bootloader_hash
-        self.session = session or requests.Session()
-        self.sleep = sleep
         self.on_start = on_start
 
     def __repr__(self) -> str:  # never the key
@@ -172,14 +130,6 @@ class AtlanticBackend(ProverBackend):
             **kw,
         )
 
-    # ------------------------------------------------------------------ secrets
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, REDACTED) if self._api_key else text
-
-    def _error(self, kind: type[Exception], message: str) -> Exception:
-        return kind(self._redact(f"{self.name}: {message}"))
-
     # ------------------------------------------------------------------ availability
 
     def _cairo_compile(self) -> str | None:
@@ -187,7 +137,7 @@ class AtlanticBackend(ProverBackend):
 
     def check_available(self) -> None:
         missing = []
-        if not self._api_key:
+        if not self.client.has_key:
             missing.append("no API key (ZKP_ATLANTIC_API_KEY)")
         if not self.base_url:
             missing.append("no API URL (ZKP_ATLANTIC_URL)")
@@ -196,89 +146,16 @@ class AtlanticBackend(ProverBackend):
         if self._cairo_compile() is None:
             missing.append("cairo-compile")
         if missing:
-            raise self._error(ProverUnavailable, "missing " + "; ".join(missing))
+            raise self.client.error(ProverUnavailable, "missing " + "; ".join(missing))
 
     def compiled(self, timeout_s: float = 180) -> cairo.CompiledProgram:
         try:
             return cairo.compile_program(proof_mode=False, cairo_compile=self._cairo_compile(),
                                          cache_dir=self.cache_dir, timeout_s=timeout_s)
         except cairo.CairoToolTimeout as exc:
-            raise self._error(ProverTimeout, str(exc)) from None
+            raise self.client.error(ProverTimeout, str(exc)) from None
         except cairo.CairoToolError as exc:
-            raise self._error(ProverFailed, str(exc)) from None
-
-    # ------------------------------------------------------------------ HTTP
-
-    def _keyed(self, url: str) -> bool:
-        u, base = urlsplit(url), urlsplit(self.base_url or "")
-        return bool(base.netloc) and (u.scheme, u.netloc) == (base.scheme, base.netloc)
-
-    def _follow(self, method: str, url: str, headers: dict, authed: bool, timeout: float, **kw: Any
-                ) -> requests.Response:
-        for _ in range(MAX_REDIRECTS + 1):
-            hop = {**headers, "api-key": self._api_key or ""} if authed and self._keyed(url) else headers
-            resp = self.session.request(method, url, headers=hop, timeout=timeout, allow_redirects=False, **kw)
-            if not resp.is_redirect:
-                return resp
-            url = urljoin(url, resp.headers["location"])
-            if resp.status_code in (301, 302, 303) and method != "HEAD":
-                method, kw = "GET", {k: v for k, v in kw.items() if k not in ("data", "files", "json")}
-        raise requests.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
-
-    def _request(self, method: str, url: str, deadline: float, *, authed: bool = True, **kw: Any
-                 ) -> requests.Response:
-        """One HTTP exchange, retried with backoff on transient failures until ``deadline``.
-
-        401/403 raise ``ProverUnavailable``; other 4xx raise ``ProverFailed``;
-        running out of time raises ``ProverTimeout``. The key is sent only as
-        the ``api-key`` header and only to the API's own scheme, host and port:
-        redirects are followed here, hop by hop, and a hop elsewhere goes
-        without it (``requests`` would keep a custom header across hosts).
-        """
-        headers = dict(kw.pop("headers", {}) or {})
-        headers.pop("api-key", None)
-        delay = max(self.poll_interval_s / 4, 0.01)
-        what = f"{method} {urlsplit(url).path}"
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise self._error(ProverTimeout, f"{what}: no answer before the deadline")
-            try:
-                try:
-                    resp = self._follow(method, url, headers, authed, min(self.request_timeout_s, max(left, 0.1)),
-                                        **kw)
-                except requests.RequestException as exc:
-                    raise _Transient(f"{type(exc).__name__}") from None
-                if resp.status_code in (401, 403):
-                    raise self._error(ProverUnavailable, f"{what}: the service refused the API key "
-                                                         f"(HTTP {resp.status_code})")
-                if resp.status_code == 429 or resp.status_code >= 500:
-                    raise _Transient(f"HTTP {resp.status_code}")
-                return resp
-            except _Transient as exc:
-                pause = min(delay, max(deadline - time.monotonic(), 0))
-                log.warning("%s", self._redact(f"atlantic: {what} failed ({exc}); retrying in {pause:.2f}s"))
-                if pause <= 0:
-                    raise self._error(ProverTimeout, f"{what}: still failing ({exc}) at the deadline") from None
-                self.sleep(pause)
-                delay = min(delay * 2, self.max_poll_interval_s)
-
-    def _json(self, resp: requests.Response, what: str) -> dict[str, Any]:
-        try:
-            doc = resp.json()
-        except ValueError:
-            raise self._error(ProverFailed, f"{what}: HTTP {resp.status_code}, not JSON") from None
-        if not isinstance(doc, dict):
-            raise self._error(ProverFailed, f"{what}: unexpected answer {type(doc).__name__}")
-        return doc
-
-    def _get_query(self, query_id: str, deadline: float) -> dict[str, Any]:
-        resp = self._request("GET", f"{self.base_url}/atlantic-query/{query_id}", deadline)
-        doc = self._json(resp, "GET /atlantic-query")
-        if resp.status_code != 200 or not isinstance(doc.get("atlanticQuery"), dict):
-            raise self._error(ProverFailed, f"GET /atlantic-query/{query_id}: HTTP {resp.status_code} "
-                                            f"{_short(doc)}")
-        return doc
+            raise self.client.error(ProverFailed, str(exc)) from None
 
     # ------------------------------------------------------------------ proving
 
@@ -287,53 +164,11 @@ class AtlanticBackend(ProverBackend):
                            f"{self.network}:{self.layout}".encode())
         return "zkp-" + h.hexdigest()[:40]
 
-    def _submit(self, pie: Path, statement: Statement, compiled: cairo.CompiledProgram, deadline: float) -> str:
-        dedup = self._dedup_id(statement, compiled)
-        fields = {"declaredJobSize": self.declared_job_size, "layout": self.layout, "result": self.result,
-                  "network": self.network, "cairoVersion": "cairo0", "externalId": statement.statement_hash(),
-                  "dedupId": dedup}
-        resp = self._request("POST", f"{self.base_url}/atlantic-query", deadline, data=fields,
-                             files={"pieFile": ("pie.zip", pie.read_bytes(), "application/zip")})
-        doc = self._json(resp, "POST /atlantic-query")
-        if resp.status_code in (200, 201) and doc.get("atlanticQueryId"):
-            return str(doc["atlanticQueryId"])
-        if "DEDUP" in json.dumps(doc).upper():
-            # A retried attempt: the first submission exists; follow it rather than paying twice.
-            found = self._request("GET", f"{self.base_url}/atlantic-query-by-dedup-id", deadline,
-                                  params={"dedupId": dedup})
-            existing = self._json(found, "GET /atlantic-query-by-dedup-id").get("atlanticQuery") or {}
-            if found.status_code == 200 and existing.get("id"):
-                return str(existing["id"])
-        raise self._error(ProverFailed, f"POST /atlantic-query: HTTP {resp.status_code} {_short(doc)}")
-
-    def _wait(self, query_id: str, deadline: float, timeout_s: float) -> dict[str, Any]:
-        interval = self.poll_interval_s
-        last = None
-        while True:
-            doc = self._get_query(query_id, deadline)
-            query = doc["atlanticQuery"]
-            status = query.get("status")
-            if status != last:
-                log.info("atlantic: query %s is %s (step %s)", query_id, status, query.get("step"))
-                last = status
-            if status in TERMINAL:
-                return doc
-            left = deadline - time.monotonic()
-            if left > 0:
-                self.sleep(min(interval, left))
-                interval = min(interval * 1.5, self.max_poll_interval_s)
-            if deadline - time.monotonic() <= 0:
-                raise self._error(ProverTimeout, f"query {query_id} still {status} (step {query.get('step')}) "
-                                                 f"after {timeout_s:g}s")
-
-    def _proof_url(self, query_id: str, doc: dict[str, Any]) -> str:
-        for url in doc.get("metadataUrls") or []:
-            if isinstance(url, str) and urlsplit(url).path.rsplit("/", 1)[-1] == "proof.json":
-                return url
-        if self.artifacts_base_url:
-            return f"{self.artifacts_base_url}/queries/{query_id}/proof.json"
-        raise self._error(ProverFailed, f"query {query_id} is DONE but lists no proof.json and no artifacts URL "
-                                        "is configured (ZKP_ATLANTIC_ARTIFACTS_URL)")
+    def _fields(self, statement: Statement, compiled: cairo.CompiledProgram) -> dict[str, str]:
+        """The query's form fields; ``dedupId`` lets a retried submission find the first one instead of paying twice."""
+        return {"declaredJobSize": self.declared_job_size, "layout": self.layout, "result": self.result,
+                "network": self.network, "cairoVersion": "cairo0", "externalId": statement.statement_hash(),
+                "dedupId": self._dedup_id(statement, compiled)}
 
     def prove(self, statement: Statement, timeout_s: float) -> ProofArtifact:
         self.check_available()
@@ -346,25 +181,24 @@ class AtlanticBackend(ProverBackend):
                 run = cairo.run_program(compiled, statement, Path(tmp), cairo_run=self.cairo_run,
                                         timeout_s=max(deadline - time.monotonic(), 0.1), on_start=self.on_start)
             except cairo.CairoToolTimeout:
-                raise self._error(ProverTimeout, f"cairo-run still running after {timeout_s:g}s; killed") from None
+                raise self.client.error(ProverTimeout,
+                                        f"cairo-run still running after {timeout_s:g}s; killed") from None
             except cairo.CairoToolError as exc:
-                raise self._error(ProverFailed, str(exc)) from None
+                raise self.client.error(ProverFailed, str(exc)) from None
             if run.output != expected:
-                raise self._error(ProverFailed, "the Cairo run's output differs from the model's; not submitted")
-            query_id = self._submit(run.pie, statement, compiled, deadline)
+                raise self.client.error(ProverFailed, "the Cairo run's output differs from the model's; not submitted")
+            query_id = self.client.submit(run.pie, self._fields(statement, compiled), deadline)
         log.info("atlantic: submitted query %s", query_id)
-        doc = self._wait(query_id, deadline, timeout_s)
+        doc = self.client.wait(query_id, deadline, timeout_s)
         query = doc["atlanticQuery"]
         if query.get("status") == "FAILED":
             step = query.get("step") or "?"
             reason = f"query {query_id} FAILED at step {step}: {query.get('errorReason') or 'no reason given'}"
-            raise self._error(ProofRejected if step in VERIFICATION_STEPS else ProverFailed, reason)
-        resp = self._request("GET", self._proof_url(query_id, doc), deadline, authed=True)
-        if resp.status_code != 200 or not resp.content:
-            raise self._error(ProverFailed, f"proof.json of query {query_id}: HTTP {resp.status_code}")
+            raise self.client.error(ProofRejected if step in VERIFICATION_STEPS else ProverFailed, reason)
+        proof = self.client.download_proof(query_id, doc, deadline)
         details = {"atlantic_query_id": query_id, **_query_summary(query),
                    "bootloader_program_hash": hex(compiled.bootloader_program_hash)}
-        return ProofArtifact(proof=resp.content, backend=self.name,
+        return ProofArtifact(proof=proof, backend=self.name,
                              prove_ms=int((time.monotonic() - started) * 1000), details=details)
 
     def facts(self, statement: Statement, artifact: ProofArtifact, security_bits: int) -> dict[str, Any]:
@@ -378,7 +212,7 @@ class AtlanticBackend(ProverBackend):
         started = time.monotonic()
 
         def verdict(valid: bool, reason: str, bits: int = 0) -> Verification:
-            return Verification(valid=valid, reason=self._redact(reason), security_bits=bits,
+            return Verification(valid=valid, reason=self.client.redact(reason), security_bits=bits,
                                 verify_ms=int((time.monotonic() - started) * 1000), verifier="integrity",
                                 l2_fact_hash=(query.get("integrityFactHash") or None) if valid else None)
 
@@ -387,7 +221,8 @@ class AtlanticBackend(ProverBackend):
         query_id = artifact.details.get("atlantic_query_id")
         if not query_id:
             return verdict(False, "the artifact names no Atlantic query")
-        query = self._get_query(str(query_id), time.monotonic() + self.request_timeout_s * 3)["atlanticQuery"] or {}
+        deadline = time.monotonic() + self.client.request_timeout_s * 3
+        query = self.client.get_query(str(query_id), deadline)["atlanticQuery"] or {}
         remote = _remote_verdict(query)
         if remote:
             return verdict(False, f"the service did not verify query {query_id}: {remote}")
@@ -415,9 +250,6 @@ class AtlanticBackend(ProverBackend):
         # The service's own ``programHash`` is only recorded: whether it names the bootloader or the task is
         # not documented, and the task's hash inside the proven output is what the proof actually binds.
         return verdict(True, "", bits)
-
-
-# --------------------------------------------------------------------------- helpers
 
 
 def check_task_output(output: list[int], expected: list[int], program_hash: int) -> str | None:
@@ -457,8 +289,3 @@ def _query_summary(query: dict[str, Any]) -> dict[str, Any]:
     keys = ("status", "step", "steps", "result", "network", "layout", "chain", "programHash", "integrityFactHash",
             "isFactMocked", "errorReason", "createdAt", "completedAt")
     return {k: query.get(k) for k in keys if k in query}
-
-
-def _short(doc: Any) -> str:
-    text = json.dumps(doc, sort_keys=True)
-    return text if len(text) <= 300 else text[:300] + "…"

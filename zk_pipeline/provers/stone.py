@@ -1,7 +1,7 @@
 """Stone: prove the Cairo model program with StarkWare's ``cpu_air_prover``, check with ``cpu_air_verifier``.
 
 Unlike the built-in prover, a Stone proof is what Herodotus Integrity verifies
-on Starknet: its fact (``facts/stone.py``) can be registered and looked up by
+on Starknet: its fact (``facts/stone/``) can be registered and looked up by
 contracts. The flow, every step a child process under the attempt's deadline
 (own session, killed as a group on timeout, dies with its parent)::
 
