@@ -99,7 +99,7 @@ def fake_time() -> FakeTime:
 
 
 def make_source(api: EkuboApiDouble, fake_time: FakeTime, **http_kwargs: float) -> EkuboApiSource:
-    http = HttpClient(sleep=fake_time.sleep, clock=fake_time.clock, **{"backoff_s": 0.5, **http_kwargs})
+    http = HttpClient(sleep=fake_time.sleep, clock=fake_time.clock, **{"backoff_s": 0.5, "jitter": 0.0, **http_kwargs})
     return EkuboApiSource("WBTC", "USDC", base_url=api.url, http=http, clock=lambda: NOW)
 
 

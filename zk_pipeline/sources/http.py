@@ -1,13 +1,12 @@
 """A small JSON-over-HTTP helper shared by the live sources.
 
-Public APIs fail in a handful of ordinary ways: the connection drops, the
-server is briefly overloaded (5xx), or it asks us to slow down (429). Those
-are retried a bounded number of times with exponential backoff, because the
-hourly run would otherwise fail on a blip; anything else (4xx, a body that is
-not JSON) is a real answer and fails at once. Every failure surfaces as
-``SourceError``, which Dagster retries at the asset level; a definite "no"
-from the network (the name does not resolve, nothing listens, no route, a
-4xx) is ``SourceUnreachable``, retried nowhere, with its cause in the message.
+Requests go through ``retrying_http`` (bounded retries of connection errors,
+timeouts, 429 and 5xx, with backoff and jitter), because the hourly run would
+otherwise fail on a blip; a body that is not JSON is a real answer and fails
+at once. Every failure surfaces as ``SourceError``, which Dagster retries at
+the asset level; a definite "no" from the network (the name does not resolve,
+nothing listens, no route, a 4xx) is ``SourceUnreachable``, retried nowhere,
+with its cause in the message.
 
 Successful responses are cached in memory for a short time (60 s by default)
 in one cache per *process*, shared by every ``HttpClient``: the resource
@@ -27,9 +26,7 @@ form of a URL, and exception text from the HTTP stack goes through
 
 from __future__ import annotations
 
-import errno
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -37,11 +34,10 @@ from typing import Any
 
 import requests
 
-from zk_pipeline.redaction import public_text, redact_url
+from zk_pipeline.redaction import redact_url
+from zk_pipeline.retrying_http import Backoff, send_with_retries
 from zk_pipeline.sources.base import SourceError, SourceUnreachable
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_MAX_REASON_CHARS = 240
 #: Beyond this many entries the oldest are dropped, so a long-lived process stays small.
 _CACHE_MAX_ENTRIES = 512
 
@@ -71,6 +67,7 @@ class HttpClient:
         max_attempts: int = 4,
         backoff_s: float = 0.5,
         backoff_max_s: float = 8.0,
+        jitter: float = 0.25,
         cache_ttl_s: float = 60.0,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -80,8 +77,7 @@ class HttpClient:
             raise ValueError("max_attempts must be at least 1")
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
-        self.backoff_s = backoff_s
-        self.backoff_max_s = backoff_max_s
+        self.backoff = Backoff(first_s=backoff_s, max_s=backoff_max_s, jitter=jitter)
         self.cache_ttl_s = cache_ttl_s
         self._session = session or requests.Session()
         self._sleep = sleep
@@ -97,7 +93,7 @@ class HttpClient:
         body = self._cached(key)
         if body is not None:
             return json.loads(body)
-        body = self._get_with_retries(url, dict(query))
+        body = self._get(url, dict(query))
         try:
             value = json.loads(body)
         except ValueError:
@@ -129,80 +125,14 @@ class HttpClient:
             while len(_cache) > _CACHE_MAX_ENTRIES:
                 del _cache[next(iter(_cache))]
 
-    def _backoff(self, attempt: int, retry_after: float | None = None) -> float:
-        delay = min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1))
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self.backoff_max_s))
-        return delay
-
-    def _get_with_retries(self, url: str, params: dict[str, str]) -> str:
+    def _get(self, url: str, params: dict[str, str]) -> str:
         try:
             full_url = requests.Request("GET", url, params=params).prepare().url or url
         except requests.RequestException:
             raise SourceError(f"GET {redact_url(url)}: not a valid URL") from None
-        reason = "no attempt made"
-        for attempt in range(1, self.max_attempts + 1):
-            retry_after: float | None = None
-            definite: str | None = None
-            try:
-                response = self._session.get(url, params=params, timeout=self.timeout_s)
-            except requests.Timeout:
-                reason = f"timed out after {self.timeout_s:g}s"
-            except requests.RequestException as exc:
-                definite = network_cause(exc)
-                detail = public_text(str(exc), [full_url, url, *params.values()], limit=_MAX_REASON_CHARS)
-                reason = f"{type(exc).__name__}: {detail}"
-            else:
-                if response.status_code < 300:
-                    return response.text
-                reason = f"HTTP {response.status_code}"
-                if response.status_code not in RETRY_STATUSES:
-                    raise SourceUnreachable(f"{reason}, not retried: GET {redact_url(url)}")
-                retry_after = _parse_retry_after(response.headers.get("Retry-After"))
-            if definite is not None:
-                # Raised outside the ``except``, so no exception holding the full URL is chained to it.
-                raise SourceUnreachable(f"{definite}, not retried: GET {redact_url(url)}")
-            if attempt < self.max_attempts:
-                self._sleep(self._backoff(attempt, retry_after))
-        raise SourceError(f"GET {redact_url(url)} failed after {self.max_attempts} attempt(s): {reason}")
-
-
-_DEFINITE_ERRNOS = {errno.ECONNREFUSED: "connection refused (nothing listens there)",
-                    errno.ENETUNREACH: "network unreachable (no network?)",
-                    errno.EHOSTUNREACH: "host unreachable"}
-
-
-def network_cause(exc: BaseException) -> str | None:
-    """A short cause for failures that waiting will not fix, else ``None``.
-
-    ``requests`` wraps urllib3 which wraps the socket error, so the chain
-    (``__cause__``/``__context__`` and urllib3's ``reason``) is searched for
-    the resolver's or the kernel's answer.
-    """
-    seen: set[int] = set()
-    stack: list[BaseException | None] = [exc]
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, socket.gaierror):
-            return "DNS lookup failed (name does not resolve; no network?)"
-        if type(e).__name__ == "NameResolutionError":
-            return "DNS lookup failed (name does not resolve; no network?)"
-        if isinstance(e, OSError) and e.errno in _DEFINITE_ERRNOS:
-            return _DEFINITE_ERRNOS[e.errno]
-        stack += [e.__cause__, e.__context__, getattr(e, "reason", None)]
-        stack += [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
-    return None
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    """Seconds form only; the HTTP-date form is rare for APIs and falls back to backoff."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
+        response = send_with_retries(
+            lambda: self._session.get(url, params=params, timeout=self.timeout_s), f"GET {redact_url(url)}",
+            attempts=self.max_attempts, backoff=self.backoff, timeout_s=self.timeout_s,
+            secrets=[full_url, url, *params.values()], clock=self._clock, sleep=self._sleep,
+            failed=SourceError, unreachable=SourceUnreachable)
+        return response.text
