@@ -89,12 +89,13 @@ def _definitions(env: dict[str, str]) -> subprocess.CompletedProcess:
     script = textwrap.dedent("""
         from datetime import datetime, timezone
         from zk_pipeline.assets.partitions import hourly
-        from zk_pipeline.automation import allocation_job, hours_to_catch_up
+        from zk_pipeline.automation import CATCH_UP_HOURS
+        from zk_pipeline.hours import recent_keys
         from zk_pipeline.definitions import defs
         keys = hourly.get_partition_keys(current_time=datetime(2026, 12, 6, 9, 4, tzinfo=timezone.utc))
         job = defs.resolve_job_def("allocation_job")
         print(job.partitions_def.get_first_partition_key(), len(keys), keys[-1])
-        print(hours_to_catch_up(datetime(2026, 12, 6, 9, 4, tzinfo=timezone.utc), set()) == keys)
+        print(recent_keys(CATCH_UP_HOURS, datetime(2026, 12, 6, 9, 4, tzinfo=timezone.utc)) == keys)
     """)
     import os
 

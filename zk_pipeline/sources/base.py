@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import pandas as pd
+
+from zk_pipeline.hours import HOUR
 
 PROTOCOLS: tuple[str, ...] = ("jediswap", "ekubo")
 
@@ -81,19 +83,14 @@ class Window:
 
     @property
     def start(self) -> datetime:
-        return self.end - timedelta(hours=self.hours - 1)
+        return self.end - (self.hours - 1) * HOUR
 
     def hour_list(self) -> list[datetime]:
-        return [self.start + timedelta(hours=i) for i in range(self.hours)]
+        return [self.start + i * HOUR for i in range(self.hours)]
 
 
 def empty_snapshots() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="object") for c in SNAPSHOT_COLUMNS})
-
-
-def floor_hour(ts: datetime) -> datetime:
-    ts = ts.astimezone(timezone.utc)
-    return ts.replace(minute=0, second=0, microsecond=0)
 
 
 class MetricsSource(abc.ABC):

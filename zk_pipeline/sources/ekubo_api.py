@@ -52,7 +52,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 import pandas as pd
@@ -63,8 +63,8 @@ from zk_pipeline.sources.base import (
     SourceError,
     Window,
     empty_snapshots,
-    floor_hour,
 )
+from zk_pipeline.hours import HOUR, floor_hour
 from zk_pipeline.sources.http import HttpClient
 
 DEFAULT_BASE_URL = "https://prod-api.ekubo.org"
@@ -74,7 +74,6 @@ STARKNET_MAINNET_CHAIN_ID = 0x534E5F4D41494E
 EKUBO_FEE_0_05_PCT = 0x20C49BA5E353F80000000000000000
 EKUBO_TICK_SPACING_0_05_PCT = 1000
 HISTORY_MAX_INTERVALS = 120
-HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)

@@ -41,13 +41,13 @@ from __future__ import annotations
 import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 
 from zk_pipeline.features.fixed_point import MAX_RAW_INPUT, PRICE_SCALE, USD_SCALE, to_fixed
+from zk_pipeline.hours import HOUR
 from zk_pipeline.sources.base import PROTOCOLS, ROW_COLUMNS, SNAPSHOT_COLUMNS, Window
 
 #: Per-row bound on every fixed-point value: sums over up to 32 pools of a protocol stay below 2**63.
@@ -299,4 +299,4 @@ def validate(raw: pd.DataFrame, window: Window, max_fill_hours: int = 3,
 
 
 def expected_hours(window: Window) -> set[pd.Timestamp]:
-    return {pd.Timestamp(window.start) + timedelta(hours=i) for i in range(window.hours)}
+    return {pd.Timestamp(window.start) + i * HOUR for i in range(window.hours)}

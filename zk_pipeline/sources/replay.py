@@ -25,12 +25,13 @@ at all raises ``SourceFormatError``, which is not retried.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
+from zk_pipeline.hours import HOUR
 from zk_pipeline.sources.base import ROW_COLUMNS, SNAPSHOT_COLUMNS, MetricsSource, SourceFormatError, Window
 
 SHIPPED_DATASET = Path(__file__).resolve().parents[1] / "data" / "replay_pools.csv"
@@ -141,7 +142,7 @@ class ReplaySource(MetricsSource):
         n = int((last - first) / pd.Timedelta(hours=1)) + 1
         if n < 2:
             raise SourceFormatError(f"replay dataset {self.path} must cover at least two hours")
-        h = int((hour - EPOCH) / timedelta(hours=1))
+        h = int((hour - EPOCH) / HOUR)
         q = h % (2 * n - 2)
         row = q if q < n else 2 * n - 2 - q
         return first + pd.Timedelta(hours=row)

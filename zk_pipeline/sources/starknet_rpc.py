@@ -48,7 +48,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from fractions import Fraction
 
 import aiohttp
@@ -57,7 +57,8 @@ from starknet_py.hash.selector import get_selector_from_name
 from starknet_py.net.client_models import Call
 from starknet_py.net.full_node_client import FullNodeClient
 
-from zk_pipeline.sources.base import SNAPSHOT_COLUMNS, MetricsSource, SourceError, Window, empty_snapshots, floor_hour
+from zk_pipeline.hours import latest_complete_hour
+from zk_pipeline.sources.base import SNAPSHOT_COLUMNS, MetricsSource, SourceError, Window, empty_snapshots
 from zk_pipeline.sources.ekubo_api import (
     EKUBO_FEE_0_05_PCT,
     EKUBO_TICK_SPACING_0_05_PCT,
@@ -279,7 +280,7 @@ class StarknetRpcSource(MetricsSource):
     # -- snapshot -------------------------------------------------------------
 
     def snapshot_hour(self) -> datetime:
-        return floor_hour(self._clock()) - timedelta(hours=1)
+        return latest_complete_hour(self._clock())
 
     def coverage(self, window: Window) -> Window | None:
         hour = self.snapshot_hour()
