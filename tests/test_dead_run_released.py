@@ -47,6 +47,7 @@ def daemon_pass(instance, record):
     from dagster._daemon.monitoring.run_monitoring import monitor_started_run
 
     from zk_pipeline.automation import interrupted_proofs_sensor
+    from zk_pipeline.resources import DatabaseResource
 
     log = logging.getLogger("run_monitoring_test")
     run_id = record.dagster_run.run_id
@@ -59,7 +60,8 @@ def daemon_pass(instance, record):
     list(execute_concurrency_slots_iteration(SimpleNamespace(instance=instance), log))
     context = build_run_status_sensor_context(
         sensor_name=interrupted_proofs_sensor.name, dagster_instance=instance, dagster_run=run,
-        dagster_event=failure.event_log_entry.dagster_event).for_run_failure()
+        dagster_event=failure.event_log_entry.dagster_event,
+        resources={"database": DatabaseResource(url=os.environ["DATABASE_URL"])}).for_run_failure()
     interrupted_proofs_sensor(context)
     return run, failure
 

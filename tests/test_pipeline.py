@@ -40,6 +40,10 @@ def test_definitions_load():
     assert graph.get(AssetKey("verified_fact")).parent_keys == {AssetKey("allocation_proof")}
     assert graph.get(AssetKey("allocation_proof")).parent_keys == {AssetKey("allocation_proposal")}
     assert defs.get_schedule_def("allocation_job_schedule") is not None
+    assert {s.name for s in defs.sensors} == {"catch_up_automation", "run_requests_sensor", "proof_requests_sensor",
+                                              "interrupted_proofs_sensor"}
+    # Every asset carries the catch-up condition, so a missed hour runs as one run of all seven.
+    assert all(graph.get(k).automation_condition is not None for k in graph.get_all_asset_keys())
 
 
 def test_two_partitions_end_to_end(db_url, dagster_instance):
@@ -122,46 +126,6 @@ def test_bad_rows_fail_check_and_block_downstream(db_url, dagster_instance, tmp_
     assert materialized == {"protocol_metrics"}  # the blocking check stopped everything downstream
     with session_scope(db_url) as s:
         assert repository.count(s, AllocationDecision) == 0
-
-
-def test_catch_up_sensor_requests_only_missing_recent_hours(db_url, dagster_instance):
-    from datetime import timedelta
-
-    from dagster import build_sensor_context
-
-    from zk_pipeline.automation import catch_up_sensor, hours_to_catch_up
-
-    now = datetime(2026, 11, 20, 12, 30, tzinfo=timezone.utc)
-    assert hours_to_catch_up(now, set(), 3) == ["2026-11-20-09:00", "2026-11-20-10:00", "2026-11-20-11:00"]
-    assert hours_to_catch_up(now, {"2026-11-20-10:00"}, 3) == ["2026-11-20-09:00", "2026-11-20-11:00"]
-
-    latest = (datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1))
-    key = latest.strftime("%Y-%m-%d-%H:%M")
-    requests = catch_up_sensor(build_sensor_context(instance=dagster_instance))
-    keys = [r.partition_key for r in requests] if isinstance(requests, list) else []
-    if key not in dagster_instance.get_materialized_partitions(AssetKey("allocation_decision")):
-        assert key in keys
-    assert run_partition(db_url, dagster_instance, key).success
-    requests = catch_up_sensor(build_sensor_context(instance=dagster_instance))
-    keys = [r.partition_key for r in requests] if isinstance(requests, list) else []
-    assert key not in keys and all(r.run_key == r.partition_key for r in (requests if isinstance(requests, list) else []))
-
-
-def test_catch_up_sensor_leaves_hours_with_a_run_alone_and_never_reaches_before_the_start(dagster_instance):
-    """An hour the schedule is still running (or whose run failed) is not launched again by the sensor."""
-    from dagster import DagsterRunStatus
-    from dagster._core.test_utils import create_run_for_test
-
-    from zk_pipeline.automation import catch_up_keys, hours_to_catch_up
-
-    assert hours_to_catch_up(datetime(2026, 1, 1, 2, 7, tzinfo=timezone.utc), set()) == [
-        "2026-01-01-00:00", "2026-01-01-01:00"]
-    now = datetime(2026, 11, 25, 12, 30, tzinfo=timezone.utc)
-    assert catch_up_keys(dagster_instance, now) == [f"2026-11-25-{h:02d}:00" for h in range(6, 12)]
-    for hour, status in (("2026-11-25-11:00", DagsterRunStatus.STARTED), ("2026-11-25-09:00", DagsterRunStatus.FAILURE)):
-        create_run_for_test(dagster_instance, job_name="allocation_job", status=status,
-                            tags={"dagster/partition": hour})
-    assert catch_up_keys(dagster_instance, now) == [f"2026-11-25-{h:02d}:00" for h in (6, 7, 8, 10)]
 
 
 def test_live_rpc_source_feeds_the_metrics_asset(db_url, dagster_instance):

@@ -67,7 +67,7 @@ catch_up_automation = AutomationConditionSensorDefinition(
     description="Fills missing recent hours the schedule did not run (see zk_pipeline/automation.py).")
 
 
-@schedule(job=allocation_job, cron_schedule="5 * * * *", execution_timezone="UTC",
+@schedule(name="allocation_job_schedule", job=allocation_job, cron_schedule="5 * * * *", execution_timezone="UTC",
           default_status=DefaultScheduleStatus.RUNNING)
 def hourly_schedule(context: ScheduleEvaluationContext):
     """The newest closed hour at minute 5, once."""

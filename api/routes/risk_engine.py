@@ -135,10 +135,10 @@ def orchestrate_allocation(
     """
     from zk_pipeline.services import run_requests
 
+    key = run_requests.checked_key(body.partition_key if body else None, settings.partitions.first)
     instance = _instance_or_503(settings)
     with session_scope(resolve_database_url(request)) as s:
-        requested = run_requests.request_hour(s, instance, body.partition_key if body else None,
-                                              settings.partitions.first)
+        requested = run_requests.request_run(s, instance, key)
     return _launch_response(request, response, requested)
 
 

@@ -23,20 +23,22 @@ def evaluate(sensor, instance, db_url: str):
     return list(result.run_requests or [])
 
 
-def execute(instance, job_name: str, run_request):
-    """One run request, executed in this process on ``instance``; the ``ExecuteInProcessResult``."""
+def execute(instance, job_name: str, run_request, resources: dict | None = None):
+    """One run request, executed in this process on ``instance`` (``resources`` replace the code
+    location's, which were built from the settings when it loaded); the ``ExecuteInProcessResult``."""
     from zk_pipeline.definitions import defs
 
     return defs.resolve_job_def(job_name).execute_in_process(
         run_config=run_request.run_config or None, tags=run_request.tags, partition_key=run_request.partition_key,
-        instance=instance, raise_on_error=False)
+        instance=instance, raise_on_error=False, resources=resources)
 
 
-def take_up_proof_requests(instance, db_url: str) -> list:
+def take_up_proof_requests(instance, db_url: str, resources: dict | None = None) -> list:
     """Every queued API proof job, proved as its ``proof_request_job`` run; the run results."""
     from zk_pipeline.automation import proof_requests_sensor
 
-    return [execute(instance, "proof_request_job", rr) for rr in evaluate(proof_requests_sensor, instance, db_url)]
+    return [execute(instance, "proof_request_job", rr, resources)
+            for rr in evaluate(proof_requests_sensor, instance, db_url)]
 
 
 def take_up_run_requests(instance, db_url: str) -> list:

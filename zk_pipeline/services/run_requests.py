@@ -60,13 +60,12 @@ def request_run(session: Session, instance, partition_key: str) -> Requested:
     return Requested(partition_key, request_id, None, already_running=False)
 
 
-def request_hour(session: Session, instance, partition_key: str | None, first: str) -> Requested:
-    """``request_run`` for a closed hour at or after the first partition ``first`` (default: the latest)."""
+def checked_key(partition_key: str | None, first: str) -> str:
+    """A closed hour at or after the first partition ``first`` (default: the latest); ``InvalidRequest`` else."""
     try:
-        key = hours.check_partition_key(partition_key, first) if partition_key else hours.latest_complete_key()
+        return hours.check_partition_key(partition_key, first) if partition_key else hours.latest_complete_key()
     except hours.PartitionKeyError as exc:
         raise InvalidRequest(str(exc)) from None
-    return request_run(session, instance, key)
 
 
 def get_request(session: Session, request_id: str) -> OrchestrationRequest | None:
