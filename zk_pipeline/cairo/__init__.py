@@ -168,7 +168,7 @@ def run_tool(argv: Sequence[str], timeout_s: float, what: str,
     ``CairoToolError`` on a non-zero exit (with the tail of stderr) or a
     missing executable. Returns the completed process otherwise.
     """
-    from zk_pipeline.provers.process import ChildTimeout, run_child, tail
+    from zk_pipeline.child_process import ChildTimeout, run_child, tail
 
     try:
         res = run_child(argv, timeout_s, on_start)
@@ -184,7 +184,7 @@ def run_tool(argv: Sequence[str], timeout_s: float, what: str,
 
 def locate_cairo_compile(explicit: str | None, cairo_run: str) -> str | None:
     """``cairo-compile``: as configured, else beside this interpreter, else beside ``cairo-run``."""
-    from zk_pipeline.provers.process import resolve_executable
+    from zk_pipeline.child_process import resolve_executable
 
     if explicit:
         return resolve_executable(explicit)

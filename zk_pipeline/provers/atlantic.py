@@ -57,6 +57,7 @@ from typing import Any
 import requests
 
 from zk_pipeline import cairo
+from zk_pipeline.child_process import resolve_executable
 from zk_pipeline.facts import stone as stone_facts
 from zk_pipeline.provers.atlantic_client import DEFAULT_BASE_URL, AtlanticClient
 from zk_pipeline.provers.base import (
@@ -68,7 +69,6 @@ from zk_pipeline.provers.base import (
     ProverUnavailable,
     Verification,
 )
-from zk_pipeline.provers.process import resolve_executable
 from zk_pipeline.provers.stone import MEMORY_VERIFICATION, _default_cairo_run, _expected_or_fail
 from zk_pipeline.risk.statement import Statement
 

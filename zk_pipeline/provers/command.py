@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from zk_pipeline.child_process import ChildTimeout, resolve_executable, run_child, tail
 from zk_pipeline.provers.base import (
     ProofArtifact,
     ProverBackend,
@@ -28,7 +29,6 @@ from zk_pipeline.provers.base import (
     ProverUnavailable,
     Verification,
 )
-from zk_pipeline.provers.process import ChildTimeout, resolve_executable, run_child, tail
 from zk_pipeline.risk.statement import Statement
 
 

@@ -64,6 +64,7 @@ from pathlib import Path
 from typing import Any
 
 from zk_pipeline import cairo
+from zk_pipeline.child_process import resolve_executable
 from zk_pipeline.facts import stone as stone_facts
 from zk_pipeline.provers.base import (
     ProofArtifact,
@@ -73,7 +74,6 @@ from zk_pipeline.provers.base import (
     ProverUnavailable,
     Verification,
 )
-from zk_pipeline.provers.process import resolve_executable
 from zk_pipeline.risk.statement import Statement
 
 log = logging.getLogger(__name__)

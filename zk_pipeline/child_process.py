@@ -4,7 +4,7 @@ Every prover runs out of process: a crash or a hang then costs one attempt,
 not the Dagster step or the API worker. The child gets a session of its own
 (a timeout kills its whole process group) and, on Linux, dies with its parent
 (``PR_SET_PDEATHSIG``), so a run worker stopped mid-proof leaves no orphan
-prover burning a core.
+prover burning a core. The Cairo tools (``cairo-compile``, ``cairo-run``) run the same way.
 """
 
 from __future__ import annotations
