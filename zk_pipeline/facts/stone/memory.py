@@ -77,11 +77,9 @@ def _common_bounds(proof: StoneProof, mode: str) -> tuple[Segment, Segment, Segm
     return program, execution, output
 
 
-def _verify_strict(proof: StoneProof) -> tuple[list[int], list[int]]:
-    mode = "strict"
-    cells = _main_page(proof, mode)
-    program_seg, execution, output_seg = _common_bounds(proof, mode)
-    r = _Reader(mode, cells)
+def _verify_strict(proof: StoneProof, r: _Reader, program_seg: Segment, execution: Segment,
+                   output_seg: Segment) -> tuple[list[int], list[int]]:
+    cells = r.cells
     builtins = LAYOUT_BUILTINS.get(proof.layout)
     if builtins is None:
         raise r.fail(f"layout '{proof.layout}' has no known builtin list (known: {sorted(LAYOUT_BUILTINS)})")
@@ -122,11 +120,9 @@ def _verify_strict(proof: StoneProof) -> tuple[list[int], list[int]]:
     return program, output
 
 
-def _verify_relaxed(proof: StoneProof) -> tuple[list[int], list[int]]:
-    mode = "relaxed"
-    cells = _main_page(proof, mode)
-    program_seg, execution, output_seg = _common_bounds(proof, mode)
-    r = _Reader(mode, cells)
+def _verify_relaxed(proof: StoneProof, r: _Reader, program_seg: Segment, execution: Segment,
+                    output_seg: Segment) -> tuple[list[int], list[int]]:
+    cells = r.cells
     for name in ("program", "execution", "output"):
         seg = proof.segments[name]
         if seg.begin_addr >= U32_LIMIT or seg.stop_ptr >= U32_LIMIT:
@@ -146,11 +142,9 @@ def _verify_relaxed(proof: StoneProof) -> tuple[list[int], list[int]]:
     return program, output
 
 
-def _verify_cairo1(proof: StoneProof) -> tuple[list[int], list[int]]:
-    mode = "cairo1"
-    cells = _main_page(proof, mode)
-    program_seg, execution, output_seg = _common_bounds(proof, mode)
-    r = _Reader(mode, cells)
+def _verify_cairo1(proof: StoneProof, r: _Reader, program_seg: Segment, execution: Segment,
+                   output_seg: Segment) -> tuple[list[int], list[int]]:
+    cells = r.cells
     if program_seg.begin_addr != INITIAL_PC:
         raise r.fail(f"program segment begins at {program_seg.begin_addr}, not at {INITIAL_PC}")
     output_len = output_seg.stop_ptr - output_seg.begin_addr
@@ -184,4 +178,6 @@ def program_and_output(proof: StoneProof, memory_verification: str = "strict") -
     except KeyError:
         raise StoneProofError(f"unknown memory verification mode {memory_verification!r}; "
                               f"expected one of {list(MEMORY_VERIFICATION_MODES)}") from None
-    return verify(proof)
+    cells = _main_page(proof, memory_verification)
+    program_seg, execution, output_seg = _common_bounds(proof, memory_verification)
+    return verify(proof, _Reader(memory_verification, cells), program_seg, execution, output_seg)
