@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path
-from sqlalchemy import select
 
 from api.deps import SessionDep, SessionReleasingRoute
 from api.schemas import ModelVersion
-from zk_pipeline.db.models import ModelVersionRecord
+from zk_pipeline.services import model_versions
 
 router = APIRouter(prefix="/model-registry", tags=["model-registry"], route_class=SessionReleasingRoute)
 
@@ -26,9 +25,7 @@ router = APIRouter(prefix="/model-registry", tags=["model-registry"], route_clas
     responses={404: {"description": "The registry has not been synced yet."}},
 )
 def current_version(session: SessionDep) -> ModelVersion:
-    row = session.scalar(
-        select(ModelVersionRecord).where(ModelVersionRecord.is_current).order_by(ModelVersionRecord.version.desc()).limit(1)
-    )
+    row = model_versions.current(session)
     if row is None:
         raise HTTPException(404, detail="no current model version registered (has the pipeline synced the registry?)")
     return ModelVersion.model_validate(row)
@@ -36,8 +33,7 @@ def current_version(session: SessionDep) -> ModelVersion:
 
 @router.get("/history", response_model=list[ModelVersion], summary="All model versions, newest first")
 def history(session: SessionDep) -> list[ModelVersion]:
-    rows = session.scalars(select(ModelVersionRecord).order_by(ModelVersionRecord.version.desc())).all()
-    return [ModelVersion.model_validate(r) for r in rows]
+    return [ModelVersion.model_validate(r) for r in model_versions.history(session)]
 
 
 @router.get(
@@ -50,7 +46,7 @@ def get_version(
     session: SessionDep,
     version: Annotated[int, Path(ge=0, le=2**31 - 1, description="Version number (the column is a 32-bit integer).")],
 ) -> ModelVersion:
-    row = session.get(ModelVersionRecord, version)
+    row = model_versions.get(session, version)
     if row is None:
         raise HTTPException(404, detail=f"model version {version} not found")
     return ModelVersion.model_validate(row)

@@ -8,14 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
 from pydantic import AfterValidator, BeforeValidator
-from sqlalchemy import func, select
 
 from api.deps import (
     SessionDep, SessionReleasingRoute, SettingsDep, dagster_instance, public_text, resolve_database_url,
 )
 from api.schemas import Decision, DecisionPage, OrchestrateRequest, OrchestrationLaunch, OrchestrationStatus
-from zk_pipeline.db.models import AllocationDecision
 from zk_pipeline.db.session import session_scope
+from zk_pipeline.services import decisions
 
 router = APIRouter(prefix="/risk-engine", tags=["risk-engine"], route_class=SessionReleasingRoute)
 
@@ -58,19 +57,7 @@ def list_decisions(
     Offset pagination: `total` counts every decision matching `start`/`end`. The range is
     half-open, `[start, end)`: with `start` at or after `end` it is empty (`total` 0).
     """
-    where = []
-    if start is not None:
-        where.append(AllocationDecision.timestamp >= start)
-    if end is not None:
-        where.append(AllocationDecision.timestamp < end)
-    total = session.scalar(select(func.count()).select_from(AllocationDecision).where(*where))
-    rows = session.scalars(
-        select(AllocationDecision)
-        .where(*where)
-        .order_by(AllocationDecision.timestamp.desc(), AllocationDecision.decision_id.desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
+    rows, total = decisions.page(session, limit, offset, start, end)
     return DecisionPage(items=[Decision.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
@@ -85,7 +72,7 @@ def get_decision(
     decision_id: Annotated[uuid.UUID, Path(description="The decision's UUID (any case).")],
 ) -> Decision:
     # Stored ids are str(uuid): lowercase, hyphenated, so normalising the input makes lookup case-insensitive.
-    row = session.get(AllocationDecision, str(decision_id))
+    row = decisions.get(session, str(decision_id))
     if row is None:
         raise HTTPException(404, detail=f"decision {decision_id} not found")
     return Decision.model_validate(row)

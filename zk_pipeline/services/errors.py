@@ -23,3 +23,9 @@ class Unavailable(ServiceError):
     """A configuration or a system the request needs is missing or unusable; retrying later may help."""
 
     status = 503
+
+
+class UpstreamFailed(ServiceError):
+    """A system the answer depends on (a Starknet node) failed and nothing recorded here can answer instead."""
+
+    status = 502
