@@ -139,6 +139,7 @@ def test_timeout_kills_the_prover_and_its_children(tmp_path):
     hang = doubles.write_fake_cpu_air_prover(tmp_path, mode="hang", pidfile=str(pidfile))
     started_pids = []
     b = backend(tmp_path, cairo_run=fake_run(tmp_path, st), prover=hang, on_start=started_pids.append)
+    b.compiled()  # compiled beforehand (cached): the deadline is the prover's alone, even on a loaded machine
     t0 = time.monotonic()
     with pytest.raises(ProverTimeout, match="cpu_air_prover still running after 6s; killed"):
         b.prove(st, timeout_s=6)
