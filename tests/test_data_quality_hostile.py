@@ -10,13 +10,14 @@ from dagster import AssetCheckSeverity, DagsterEventType, materialize
 from sqlalchemy import text
 
 from tests.helpers import pipeline_resources
+from zk_pipeline.assets.market import build_protocol_metrics, source_retry_policy
 from zk_pipeline.db.session import session_scope
 from zk_pipeline.definitions import all_assets
 from zk_pipeline.sources.replay import ReplaySource
 
 PART = "2026-11-20-10:00"
 H = datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
-ASSETS = [a for a in all_assets if a.key.to_user_string() in {"protocol_metrics", "risk_features"}]
+FEATURES = [a for a in all_assets if a.key.to_user_string() == "risk_features"]
 EK, JD = "ekubo", "jediswap"
 
 
@@ -50,9 +51,9 @@ def line_of(f: pd.DataFrame, mask: pd.Series) -> str:
     return f"line {f.index.get_indexer(f.index[mask])[0] + 2}"
 
 
-def run(db_url, instance, path, **source):
-    source = {"retries": 0, "retry_backoff_s": 0.01, **source}
-    return materialize(ASSETS, partition_key=PART, instance=instance, raise_on_error=False,
+def run(db_url, instance, path, retries: int = 0, retry_backoff_s: float = 0.01, **source):
+    metrics = build_protocol_metrics(source_retry_policy(retries, retry_backoff_s))
+    return materialize([metrics, *FEATURES], partition_key=PART, instance=instance, raise_on_error=False,
                        resources=pipeline_resources(db_url, replay_path=str(path), **source))
 
 

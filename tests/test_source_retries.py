@@ -1,10 +1,10 @@
-"""``protocol_metrics`` retries source errors (Dagster ``RetryRequested``), against a real PostgreSQL.
+"""``protocol_metrics`` retries source errors (the asset's Dagster ``RetryPolicy``), on a real PostgreSQL.
 
 The metrics source is the shipped replay, wrapped so that its first fetches
 raise ``SourceError``. ``materialize`` runs the in-process executor, which
-honours ``RetryRequested``: it re-runs the step in the same process after
-``seconds_to_wait`` and records ``STEP_UP_FOR_RETRY`` / ``STEP_RESTARTED``
-events, so the whole retry story is visible in the run's event log.
+honours the policy: it re-runs the step in the same process after the policy's
+delay and records ``STEP_UP_FOR_RETRY`` / ``STEP_RESTARTED`` events, so the
+whole retry story is visible in the run's event log.
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ from tests.helpers import pipeline_resources
 from zk_pipeline.db import repository
 from zk_pipeline.db.models import ProtocolMetric
 from zk_pipeline.db.session import session_scope
-from zk_pipeline.definitions import all_assets
+from zk_pipeline.assets.market import build_protocol_metrics, source_retry_policy
 from zk_pipeline.resources import MetricsSourceResource
 from zk_pipeline.sources.base import MetricsSource, SourceError, Window
 from zk_pipeline.sources.replay import ReplaySource
 
 PARTITION = "2026-11-20-10:00"
-METRICS = [a for a in all_assets if a.key == AssetKey("protocol_metrics")]
 BACKOFF_S = 0.01
 
 
@@ -66,10 +65,9 @@ def reset_calls():
 
 
 def run_metrics(url, instance, *, failures: int, retries: int):
-    resources = {**pipeline_resources(url),
-                 "metrics_source": FlakyMetricsSourceResource(failures=failures, retries=retries,
-                                                              retry_backoff_s=BACKOFF_S)}
-    return materialize(METRICS, partition_key=PARTITION, resources=resources, instance=instance,
+    resources = {**pipeline_resources(url), "metrics_source": FlakyMetricsSourceResource(failures=failures)}
+    asset = build_protocol_metrics(source_retry_policy(retries, BACKOFF_S))
+    return materialize([asset], partition_key=PARTITION, resources=resources, instance=instance,
                        raise_on_error=False)
 
 
@@ -83,8 +81,8 @@ def test_source_errors_are_retried_until_the_fetch_succeeds(db_url, dagster_inst
     assert result.success
     assert CALLS.count == 3  # two failures, then the fetch that worked
     retries = events_of(dagster_instance, result.run_id, DagsterEventType.STEP_UP_FOR_RETRY)
-    # The backoff starts at retry_backoff_s and doubles.
-    assert [e.event_specific_data.seconds_to_wait for e in retries] == [BACKOFF_S, 2 * BACKOFF_S]
+    # Exponential backoff from ZKP_SOURCE_BACKOFF_S: 1x, then 3x (Dagster's (2^n - 1) * delay).
+    assert [e.event_specific_data.seconds_to_wait for e in retries] == [BACKOFF_S, 3 * BACKOFF_S]
     assert "simulated outage" in retries[0].event_specific_data.error.cause.message
     assert not events_of(dagster_instance, result.run_id, DagsterEventType.STEP_FAILURE)
     [mat] = result.get_asset_materialization_events()

@@ -1,9 +1,8 @@
 """The Dagster code location: every asset, check, job, schedule and resource.
 
-Resources read the environment (see README, "Environment variables"):
-``DATABASE_URL`` for PostgreSQL, ``ZKP_METRICS_SOURCE`` / ``ZKP_REPLAY_PATH``
-for the metrics source, ``ZKP_MODEL_VERSION`` to pin a model, ``ZKP_INTEGRITY_*``
-for the on-chain fact check, ``ZKP_PARTITIONS_START`` for the first partition.
+Resources are built from the settings (``zk_pipeline/settings.py``; README,
+"Environment variables"); values that may carry credentials are passed as
+``EnvVar`` so Dagster stores the variable's name, never its value.
 
 Every run is started by Dagster (``automation.py``): the schedule, the
 catch-up automation, and the sensors that turn the API's recorded requests
@@ -16,8 +15,6 @@ tag, which the catalog can filter on.
 
 from __future__ import annotations
 
-import os
-
 from dagster import AssetSpec, Definitions, EnvVar, load_assets_from_modules, map_asset_specs
 
 from zk_pipeline.assets import market, proofs, risk
@@ -27,10 +24,10 @@ from zk_pipeline.automation import (
 )
 from zk_pipeline.jobs import allocation_job, proof_request_job
 from zk_pipeline.pool_wait import sleeping_in_process_executor
-from zk_pipeline.provers.config import prover_settings_from_env
 from zk_pipeline.resources import (
     DatabaseResource, IntegrityResource, MetricsSourceResource, ProverResource, RiskModelResource,
 )
+from zk_pipeline.settings import get_settings
 
 GROUP = "allocation"
 
@@ -43,16 +40,14 @@ def _one_group(spec: AssetSpec) -> AssetSpec:
 all_assets = map_asset_specs(_one_group, load_assets_from_modules([market, risk, proofs]))
 
 
-def _secret(name: str) -> EnvVar | None:
+def _secret(name: str, value) -> EnvVar | None:
     """A value that may carry a credential, as an ``EnvVar``: Dagster then shows and stores the
     variable's name, never its value (the UI's resource page, the run snapshots in PostgreSQL)."""
-    return EnvVar(name) if os.environ.get(name) else None
+    return EnvVar(name) if value is not None else None
 
 
-def _optional_int(name: str) -> int | None:
-    value = os.environ.get(name)
-    return int(value) if value else None
-
+settings = get_settings()  # a bad variable stops the code location here, with one line naming it
+source, provers, integrity = settings.source, settings.provers, settings.integrity
 
 defs = Definitions(
     assets=all_assets,
@@ -64,20 +59,19 @@ defs = Definitions(
     resources={
         "database": DatabaseResource(url=EnvVar("DATABASE_URL")),
         "metrics_source": MetricsSourceResource(
-            kind=os.environ.get("ZKP_METRICS_SOURCE", "replay"),
-            replay_path=os.environ.get("ZKP_REPLAY_PATH") or None,
-            base_token=os.environ.get("ZKP_BASE_TOKEN", "WBTC"),
-            quote_token=os.environ.get("ZKP_QUOTE_TOKEN", "USDC"),
-            ekubo_api_url=os.environ.get("ZKP_EKUBO_API_URL", "https://prod-api.ekubo.org"),
-            rpc_url=_secret("ZKP_STARKNET_RPC_URL"),
-            rpc_backup_url=_secret("ZKP_STARKNET_RPC_BACKUP_URL"),
-            retries=int(os.environ.get("ZKP_SOURCE_RETRIES") or 3),
-            retry_backoff_s=float(os.environ.get("ZKP_SOURCE_BACKOFF_S") or 5.0),
+            kind=source.kind,
+            replay_path=str(source.replay_path) if source.replay_path else None,
+            base_token=source.base_token,
+            quote_token=source.quote_token,
+            ekubo_api_url=source.ekubo_api_url,
+            rpc_url=_secret("ZKP_STARKNET_RPC_URL", source.rpc_url),
+            rpc_backup_url=_secret("ZKP_STARKNET_RPC_BACKUP_URL", source.rpc_backup_url),
         ),
-        "risk_model": RiskModelResource(pinned_version=_optional_int("ZKP_MODEL_VERSION")),
-        "prover": ProverResource(**{**prover_settings_from_env(), "command": _secret("ZKP_PROVER_COMMAND")}),
-        "integrity": IntegrityResource(rpc_url=_secret("ZKP_INTEGRITY_RPC_URL"),
-                                       network=os.environ.get("ZKP_INTEGRITY_NETWORK") or None,
-                                       fact_registry=os.environ.get("ZKP_INTEGRITY_FACT_REGISTRY") or None),
+        "risk_model": RiskModelResource(pinned_version=settings.risk.model_version),
+        "prover": ProverResource(backends=list(provers.backends), command=_secret("ZKP_PROVER_COMMAND", provers.command),
+                                 timeout_s=provers.timeout_s, max_attempts=provers.max_attempts,
+                                 backoff_s=provers.backoff_s, min_security_bits=provers.min_security_bits),
+        "integrity": IntegrityResource(rpc_url=_secret("ZKP_INTEGRITY_RPC_URL", integrity.rpc_url),
+                                       network=integrity.network, fact_registry=integrity.fact_registry),
     },
 )

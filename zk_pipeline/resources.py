@@ -1,7 +1,7 @@
 """Dagster resources: one ``ConfigurableResource`` per outside system.
 
-Values come from the environment (``EnvVar``) in ``definitions.py`` so the
-same code runs on the embedded PostgreSQL, a user's server, or in tests.
+Values come from the settings in ``definitions.py`` (credentials as ``EnvVar``),
+so the same code runs on the embedded PostgreSQL, a user's server, or in tests.
 """
 
 from __future__ import annotations
@@ -40,8 +40,6 @@ class MetricsSourceResource(ConfigurableResource):
     ekubo_api_url: str = Field(default="https://prod-api.ekubo.org", description="Ekubo HTTP API base URL")
     rpc_url: str | None = Field(default=None, description="Starknet JSON-RPC node URL (may embed an API key)")
     rpc_backup_url: str | None = Field(default=None, description="Used when the primary node fails")
-    retries: int = Field(default=3, description="Dagster retries of the metrics asset after a source error")
-    retry_backoff_s: float = Field(default=5.0, description="First retry delay after a source error; doubles each retry")
 
     def build(self) -> MetricsSource:
         if self.kind == "replay":

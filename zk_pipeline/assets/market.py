@@ -8,8 +8,10 @@ from dagster import (
     AssetExecutionContext,
     Failure,
     MaterializeResult,
+    AssetsDefinition,
+    Backoff,
     MetadataValue,
-    RetryRequested,
+    RetryPolicy,
     asset,
 )
 
@@ -18,6 +20,7 @@ from zk_pipeline.db import repository
 from zk_pipeline.features.fixed_point import PRICE_SCALE, USD_SCALE
 from zk_pipeline.risk.series import hourly_protocol_frame
 from zk_pipeline.resources import DatabaseResource, MetricsSourceResource, RiskModelResource
+from zk_pipeline.settings import get_settings
 from zk_pipeline.sources.base import SourceError, Window
 from zk_pipeline.sources.quality import validate
 
@@ -25,14 +28,35 @@ from zk_pipeline.sources.quality import validate
 MAX_LISTED = 20_000
 
 
-@asset(
-    partitions_def=hourly,
-    group_name="market_data",
-    kinds={"postgres"},
-    check_specs=[AssetCheckSpec("metrics_quality", asset="protocol_metrics", blocking=True,
-                                description="Bad rows are named; rejected or missing rows block downstream.")],
-)
-def protocol_metrics(
+def source_retry_policy(retries: int, backoff_s: float) -> RetryPolicy | None:
+    """Dagster retries a failed fetch ``retries`` times, waiting ``backoff_s``, then 3x, 7x... as long."""
+    return RetryPolicy(max_retries=retries, delay=backoff_s, backoff=Backoff.EXPONENTIAL) if retries else None
+
+
+def build_protocol_metrics(retry_policy: RetryPolicy | None) -> AssetsDefinition:
+    """The asset with the retry policy of the deployment's settings (tests choose their own)."""
+
+    @asset(
+        name="protocol_metrics",
+        partitions_def=hourly,
+        group_name="market_data",
+        kinds={"postgres"},
+        retry_policy=retry_policy,
+        check_specs=[AssetCheckSpec("metrics_quality", asset="protocol_metrics", blocking=True,
+                                    description="Bad rows are named; rejected or missing rows block downstream.")],
+    )
+    def _protocol_metrics(
+        context: AssetExecutionContext,
+        database: DatabaseResource,
+        metrics_source: MetricsSourceResource,
+        risk_model: RiskModelResource,
+    ) -> MaterializeResult:
+        return protocol_metrics_of_hour(context, database, metrics_source, risk_model)
+
+    return _protocol_metrics
+
+
+def protocol_metrics_of_hour(
     context: AssetExecutionContext,
     database: DatabaseResource,
     metrics_source: MetricsSourceResource,
@@ -42,10 +66,9 @@ def protocol_metrics(
 
     The whole window is refreshed (upserted) on every run, so the features of
     an hour never depend on which other partitions happened to run before.
-    Source errors are retried (``metrics_source.retries`` times) with
-    exponential backoff starting at ``metrics_source.retry_backoff_s``;
-    errors that waiting cannot fix (``retryable`` false: unusable data, DNS,
-    refused, 4xx) fail at once.
+    Source errors are retried by the asset's ``RetryPolicy`` (``ZKP_SOURCE_RETRIES``
+    times, exponential backoff from ``ZKP_SOURCE_BACKOFF_S``); errors that waiting
+    cannot fix (``retryable`` false: unusable data, DNS, refused, 4xx) fail at once.
     """
     hour = partition_hour(context)
     window = Window(hour, risk_model.model().params.volatility_window_hours)
@@ -57,14 +80,8 @@ def protocol_metrics(
             # Unusable data, or a definite "no" from the network (DNS, refused, 4xx): waiting cannot help.
             context.log.error(f"source {source.name} failed: {exc}")
             raise Failure(description=f"source {source.name}: {exc}", allow_retries=False) from None
-        retries = metrics_source.retries
-        if context.retry_number >= retries:
-            context.log.error(f"source {source.name} failed ({exc}); giving up after {retries} retries")
-            raise
-        wait = metrics_source.retry_backoff_s * 2 ** context.retry_number
-        context.log.warning(f"source {source.name} failed ({exc}); retry {context.retry_number + 1}/{retries} "
-                            f"in {wait:g}s")
-        raise RetryRequested(max_retries=retries, seconds_to_wait=wait) from exc
+        context.log.warning(f"source {source.name} failed ({exc}) on attempt {context.retry_number + 1}")
+        raise
     covered = source.coverage(window)
     if covered is None:
         raise Failure(description=f"source {source.name} has no data for {hour.isoformat()} "
@@ -116,3 +133,7 @@ def protocol_metrics(
         },
         check_results=[check],
     )
+
+
+_source = get_settings().source
+protocol_metrics = build_protocol_metrics(source_retry_policy(_source.retries, _source.backoff_s))
