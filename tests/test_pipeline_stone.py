@@ -22,7 +22,7 @@ from sqlalchemy import select
 from tests.helpers import pipeline_resources
 from tests.provers import doubles
 from zk_pipeline import cairo
-from zk_pipeline.db import proofs as proof_records
+from zk_pipeline.db import proof_records
 from zk_pipeline.db.models import AllocationDecision, ProofAttempt, ProofJob
 from zk_pipeline.db.session import session_scope
 from zk_pipeline.definitions import all_assets
@@ -165,7 +165,7 @@ def test_an_atlantic_claim_the_registry_does_not_hold_fails(db_url):
     from dagster import Failure, get_dagster_logger
 
     from tests.sources.doubles import StarknetJsonRpcDouble
-    from zk_pipeline.assets.proofs import _onchain_check
+    from zk_pipeline.assets.proving import _onchain_check
     from zk_pipeline.resources import IntegrityResource
 
     with session_scope(db_url) as s:

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from tests.stark.helpers import random_statement
-from zk_pipeline.db import proofs
+from zk_pipeline.db import proof_records
 from zk_pipeline.db.models import ProofBlob, ProofJob, ProofStatus, VerifiedFact
 from zk_pipeline.db.session import get_engine
 from zk_pipeline.facts.builtin import compute_facts
@@ -45,7 +45,7 @@ def factory(db_url):
 
 def attempts(factory, job_id):
     with factory() as s:
-        return [(a.backend, a.outcome, a.error or "") for a in proofs.attempts_of(s, job_id)]
+        return [(a.backend, a.outcome, a.error or "") for a in proof_records.attempts_of(s, job_id)]
 
 
 def test_crash_then_fallback_to_builtin(factory, tmp_path):
@@ -192,7 +192,7 @@ def test_a_stored_proof_that_no_longer_verifies_is_not_reused(factory):
     again = prove_statement_job(factory, st, [BuiltinBackend()], FAST)
     assert not again.reused and again.job.id != first.job.id and again.job.status == ProofStatus.verified
     with factory() as s:
-        stored = proofs.load_blob(s, again.job.proof_hash)
+        stored = proof_records.load_blob(s, again.job.proof_hash)
     assert hashlib.sha256(stored).hexdigest() == again.job.proof_hash  # the damaged copy was replaced
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from dagster import AssetKey, DagsterEventType, DagsterRunStatus, materialize
+from dagster import DagsterEventType, DagsterRunStatus, materialize
 
 from tests.helpers import pipeline_resources
 from zk_pipeline.db import repository

@@ -44,7 +44,7 @@ from dagster import (
 
 from zk_pipeline import hours
 from zk_pipeline.assets.partitions import PARTITIONS_START
-from zk_pipeline.db import proofs
+from zk_pipeline.db import proof_records
 from zk_pipeline.jobs import allocation_job, proof_request_job
 from zk_pipeline.resources import DatabaseResource
 from zk_pipeline.run_health import run_worker, worker_alive
@@ -129,6 +129,6 @@ def interrupted_proofs_sensor(context: RunFailureSensorContext, database: Databa
     if worker is not None and not worker_alive(*worker):
         reason += f" (run worker process {worker[0]} is gone)"
     with database.session() as s:
-        closed = proofs.interrupt(s, reason[:2000], run_id=run.run_id)
+        closed = proof_records.interrupt(s, reason[:2000], run_id=run.run_id)
     if closed:
         context.log.info(f"proof jobs of failed run {run.run_id} closed as interrupted: {', '.join(closed)}")

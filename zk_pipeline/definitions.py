@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dagster import AssetSpec, Definitions, EnvVar, load_assets_from_modules, map_asset_specs
 
-from zk_pipeline.assets import market, proofs, risk
+from zk_pipeline.assets import market, proving, risk
 from zk_pipeline.automation import (
     CATCH_UP, catch_up_automation, hourly_schedule, interrupted_proofs_sensor, proof_requests_sensor,
     run_requests_sensor,
@@ -37,7 +37,7 @@ def _one_group(spec: AssetSpec) -> AssetSpec:
         tags={"stage": spec.group_name})
 
 
-all_assets = map_asset_specs(_one_group, load_assets_from_modules([market, risk, proofs]))
+all_assets = map_asset_specs(_one_group, load_assets_from_modules([market, risk, proving]))
 
 
 def _secret(name: str, value) -> EnvVar | None:

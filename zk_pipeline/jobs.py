@@ -10,7 +10,7 @@ to each step. Every proof — the pipeline's ``allocation_proof`` and
 from dagster import AssetSelection, Config, Failure, MetadataValue, OpExecutionContext, Output, define_asset_job, job, op
 from sqlalchemy.orm import sessionmaker
 
-from zk_pipeline.assets.proofs import attempts_table
+from zk_pipeline.assets.proving import attempts_table
 from zk_pipeline.db.session import get_engine
 from zk_pipeline.pool_wait import sleeping_in_process_executor
 from zk_pipeline.provers.orchestrator import ProofJobFailed, run_job

@@ -27,7 +27,7 @@ from api.schemas import (
     ProofTimings,
     VerifyResult,
 )
-from zk_pipeline.db import proofs as proof_records
+from zk_pipeline.db import proof_records
 from zk_pipeline.db.models import ProofJob, ProofStatus
 from zk_pipeline.db.session import session_scope
 from zk_pipeline.services import proof_checks, proof_requests

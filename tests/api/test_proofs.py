@@ -286,7 +286,7 @@ def test_failing_prover_is_visible(client, dagster_instance, db_url, monkeypatch
 
 
 def _job_state(db_url: str, job_id: str) -> tuple:
-    from zk_pipeline.db import proofs as proof_records
+    from zk_pipeline.db import proof_records
     from zk_pipeline.db.session import session_factory
 
     with session_factory(db_url)() as s:
@@ -302,7 +302,7 @@ def test_a_request_outlives_a_killed_api_and_is_proved_once(db_url, dagster_inst
 
     from tests.api.conftest import api_process
     from zk_pipeline.automation import proof_requests_sensor
-    from zk_pipeline.db import proofs as proof_records
+    from zk_pipeline.db import proof_records
     from zk_pipeline.db.session import session_factory
 
     with session_factory(db_url).begin() as s:  # a pipeline job mid-proof: Dagster's allocation_proof owns it
@@ -329,7 +329,7 @@ def test_a_request_outlives_a_killed_api_and_is_proved_once(db_url, dagster_inst
 def test_a_job_a_dead_run_left_open_is_proved_by_the_next_run(client, dagster_instance, db_url):
     """A run died mid-proof (its attempt still ``running``; the failure sensor then marks the job
     ``interrupted``): Dagster's retry of that run closes the old attempt and proves the job."""
-    from zk_pipeline.db import proofs as proof_records
+    from zk_pipeline.db import proof_records
     from zk_pipeline.db.session import session_factory
     from zk_pipeline.definitions import defs
 

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from zk_pipeline.db import proofs
+from zk_pipeline.db import proof_records
 from zk_pipeline.db.models import ProofStatus
 from zk_pipeline.db.session import session_scope
 from zk_pipeline.facts.builtin import compute_facts
@@ -40,12 +40,12 @@ def add_job(url: str, verified: bool) -> tuple[str, dict]:
     st = statement()
     facts = compute_facts(st, 97).to_json()
     with session_scope(url) as s:
-        job = proofs.create_job(s, st, st.hour)
+        job = proof_records.create_job(s, st, st.hour)
         if verified:
-            job.proof_hash = proofs.store_blob(s, b"proof bytes")
+            job.proof_hash = proof_records.store_blob(s, b"proof bytes")
             job.status, job.security_bits, job.source = ProofStatus.verified, 97, "builtin"
             job.program_hash, job.output_hash, job.fact_hash = facts["program_hash"], facts["output_hash"], facts["fact_hash"]
-            proofs.record_fact(s, job.id, fact_hash=facts["fact_hash"], program_hash=facts["program_hash"],
+            proof_records.record_fact(s, job.id, fact_hash=facts["fact_hash"], program_hash=facts["program_hash"],
                                output_hash=facts["output_hash"], verification_hash=facts["verification_hash"],
                                security_bits=97, verifier="local")
         return job.id, facts

@@ -245,7 +245,7 @@ def test_an_atlantic_job_records_the_integrity_fact_and_is_reused_without_a_new_
     """The job keeps the query id (``details``), so the stored proof can be re-verified with the service."""
     from sqlalchemy.orm import sessionmaker
 
-    from zk_pipeline.db import proofs as proof_records
+    from zk_pipeline.db import proof_records
     from zk_pipeline.db.session import get_engine
     from zk_pipeline.provers.orchestrator import RetryPolicy, prove_statement_job
 

@@ -19,7 +19,7 @@ from dagster import (
 from sqlalchemy import select
 
 from zk_pipeline.assets.partitions import hourly, md_table, partition_hour, per_protocol_metadata
-from zk_pipeline.db import proofs, repository
+from zk_pipeline.db import proof_records, repository
 from zk_pipeline.db.models import RiskFeature, RiskScore
 from zk_pipeline.features.fixed_point import BPS
 from zk_pipeline.risk.series import IncompleteWindow, build_statement
@@ -163,7 +163,7 @@ def allocation_decision(context: AssetExecutionContext, database: DatabaseResour
         proposal = repository.get_proposal(session, hour, model.version)
         if proposal is None:
             raise Failure(description=f"no allocation proposal for {hour.isoformat()}")
-        job = proofs.find_verified_job(session, proposal.statement_hash)
+        job = proof_records.find_verified_job(session, proposal.statement_hash)
         if job is None:
             raise Failure(description=f"no verified proof for the proposal of {hour.isoformat()}; not recording")
         decision_id = repository.record_decision(session, proposal, proof_job_id=job.id)

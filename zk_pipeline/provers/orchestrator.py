@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from zk_pipeline.db import proofs
+from zk_pipeline.db import proof_records
 from zk_pipeline.db.models import ProofJob, ProofStatus
 from zk_pipeline.provers.base import (
     ProofArtifact,
@@ -73,7 +73,7 @@ def _attempt(factory: sessionmaker[Session], job_id: str, backend: ProverBackend
              policy: RetryPolicy) -> tuple[ProofArtifact, Verification]:
     artifact = backend.prove(statement, backend.timeout_s or policy.timeout_s)
     with factory.begin() as s:
-        proofs.get_job(s, job_id).status = ProofStatus.succeeded
+        proof_records.get_job(s, job_id).status = ProofStatus.succeeded
     verification = backend.verify(statement, artifact, policy.min_security_bits)
     if not verification.valid:
         raise ProofRejected(f"{backend.name}: proof does not verify: {verification.reason}")
@@ -88,7 +88,7 @@ def run_job(
     sleep: Callable[[float], None] = time.sleep,
 ) -> JobOutcome:
     with factory.begin() as s:
-        job = proofs.get_job(s, job_id)
+        job = proof_records.get_job(s, job_id)
         statement = Statement.from_dict(job.statement)
         origin = job.origin
     if not backends:
@@ -108,7 +108,7 @@ def _close_interrupted(factory: sessionmaker[Session], job_id: str, exc: BaseExc
     reason = public_text(f"interrupted: {type(exc).__name__}: {exc}")[:2000]
     try:
         with factory.begin() as s:
-            proofs.interrupt(s, reason, job_id=job_id)
+            proof_records.interrupt(s, reason, job_id=job_id)
     except Exception as db_exc:  # noqa: BLE001 - the original exception is the one that matters
         log.warning("proof job %s interrupted and not closed: %s", job_id, public_text(str(db_exc)))
 
@@ -120,14 +120,14 @@ def _run_backends(factory: sessionmaker[Session], job_id: str, statement: Statem
     for backend in backends:
         for n in range(policy.max_attempts):
             with factory.begin() as s:
-                attempt_id = proofs.start_attempt(s, job_id, backend.name).id
+                attempt_id = proof_records.start_attempt(s, job_id, backend.name).id
             try:
                 backend.check_available()
                 artifact, verification = _attempt(factory, job_id, backend, statement, policy)
             except ProverUnavailable as exc:
                 last = exc
                 with factory.begin() as s:
-                    proofs.finish_attempt(s, attempt_id, "unavailable", public_text(str(exc)))
+                    proof_records.finish_attempt(s, attempt_id, "unavailable", public_text(str(exc)))
                 log.warning("prover %s unavailable: %s", backend.name, public_text(str(exc)))
                 break
             except ProverError as exc:
@@ -136,19 +136,19 @@ def _run_backends(factory: sessionmaker[Session], job_id: str, statement: Statem
                            else "rejected" if isinstance(exc, ProofRejected) else "failed")
                 # A prover's message may quote its stderr: masked before it is stored or logged.
                 with factory.begin() as s:
-                    proofs.finish_attempt(s, attempt_id, outcome, public_text(str(exc)))
-                    proofs.get_job(s, job_id).status = ProofStatus.running
+                    proof_records.finish_attempt(s, attempt_id, outcome, public_text(str(exc)))
+                    proof_records.get_job(s, job_id).status = ProofStatus.running
                 log.warning("prover %s attempt %d %s: %s", backend.name, n + 1, outcome, public_text(str(exc)))
                 if n + 1 < policy.max_attempts:
                     sleep(policy.backoff_s * policy.backoff_factor**n)
                 continue
             with factory.begin() as s:
-                proofs.finish_attempt(s, attempt_id, "succeeded")
+                proof_records.finish_attempt(s, attempt_id, "succeeded")
                 job = _record_success(s, job_id, statement, backend, artifact, verification)
             return JobOutcome(job=job, artifact=artifact, verification=verification, reused=False)
     final = ProofStatus.rejected if isinstance(last, ProofRejected) else ProofStatus.failed
     with factory.begin() as s:
-        job = proofs.get_job(s, job_id)
+        job = proof_records.get_job(s, job_id)
         job.status = final
         job.last_error = public_text(str(last)) if last else "no backend ran"
     raise ProofJobFailed(job_id, f"proof job {job_id} {final.value}: {public_text(str(last))}")
@@ -156,11 +156,11 @@ def _run_backends(factory: sessionmaker[Session], job_id: str, statement: Statem
 
 def _record_success(s: Session, job_id: str, statement: Statement, backend: ProverBackend, artifact: ProofArtifact,
                     verification: Verification) -> ProofJob:
-    job = proofs.get_job(s, job_id)
+    job = proof_records.get_job(s, job_id)
     f = backend.facts(statement, artifact, verification.security_bits)
-    job.proof_hash = proofs.store_blob(s, artifact.proof)
+    job.proof_hash = proof_records.store_blob(s, artifact.proof)
     job.source = artifact.backend
-    job.generated_at = proofs.now()
+    job.generated_at = proof_records.now()
     job.proof_size = len(artifact.proof)
     job.generation_time_ms = artifact.prove_ms
     job.verification_time_ms = verification.verify_ms
@@ -168,10 +168,10 @@ def _record_success(s: Session, job_id: str, statement: Statement, backend: Prov
     job.program_hash, job.output_hash, job.fact_hash = f["program_hash"], f["output_hash"], f["fact_hash"]
     job.details = _json_safe(artifact.details) or None
     if verification.l2_fact_hash:
-        job.l2_fact_hash, job.l2_verified_at = verification.l2_fact_hash, proofs.now()
+        job.l2_fact_hash, job.l2_verified_at = verification.l2_fact_hash, proof_records.now()
     job.status = ProofStatus.verified
     job.last_error = None
-    proofs.record_fact(s, job_id, fact_hash=f["fact_hash"], program_hash=f["program_hash"],
+    proof_records.record_fact(s, job_id, fact_hash=f["fact_hash"], program_hash=f["program_hash"],
                        output_hash=f["output_hash"], verification_hash=f.get("verification_hash"),
                        security_bits=verification.security_bits, verifier=verification.verifier)
     return job
@@ -195,12 +195,12 @@ def prove_statement_job(
     """
     statement = statement if statement.outputs is not None else statement.with_outputs()
     with factory.begin() as s:
-        existing = proofs.find_verified_job(s, statement.statement_hash())
-        blob = proofs.load_blob(s, existing.proof_hash) if existing is not None else None
+        existing = proof_records.find_verified_job(s, statement.statement_hash())
+        blob = proof_records.load_blob(s, existing.proof_hash) if existing is not None else None
     if existing is not None and _still_verifies(existing, blob, statement, backends, policy):
         return JobOutcome(job=existing, artifact=None, verification=None, reused=True)
     with factory.begin() as s:
-        job_id = proofs.create_job(s, statement, hour, run_id=run_id).id
+        job_id = proof_records.create_job(s, statement, hour, run_id=run_id).id
     return run_job(factory, job_id, backends, policy, sleep)
 
 

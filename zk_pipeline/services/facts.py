@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from zk_pipeline.db import proofs as proof_records
+from zk_pipeline.db import proof_records
 from zk_pipeline.db.models import ProofJob, VerifiedFact
 from zk_pipeline.felts import felt_hex_minimal
 from zk_pipeline.services.errors import InvalidRequest, NotFound, UpstreamFailed

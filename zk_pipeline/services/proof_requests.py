@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from zk_pipeline import hours
-from zk_pipeline.db import proofs
+from zk_pipeline.db import proof_records
 from zk_pipeline.db.models import ProofAttempt, ProofJob, ProofStatus
 from zk_pipeline.jsonio import JsonInputError, parse_json
 from zk_pipeline.felts import felt_hex
@@ -54,7 +54,7 @@ def open_api_job(session: Session, statement_hash: str) -> ProofJob | None:
 def submit(session: Session, statement: Statement, hour: datetime | None) -> Submitted:
     """The job that answers this request (see the module docstring); commits nothing itself."""
     statement_hash = statement.statement_hash()
-    verified = proofs.find_verified_job(session, statement_hash)
+    verified = proof_records.find_verified_job(session, statement_hash)
     if verified is not None:
         return Submitted(verified, reused=True)
     existing = open_api_job(session, statement_hash)
@@ -99,7 +99,7 @@ def take_up(session: Session, job_id: str, run_id: str) -> ProofJob | None:
         return None
     for attempt in session.scalars(select(ProofAttempt).where(
             ProofAttempt.job_id == job_id, ProofAttempt.outcome == "running")):
-        attempt.outcome, attempt.error, attempt.finished_at = "interrupted", SUPERSEDED, proofs.now()
+        attempt.outcome, attempt.error, attempt.finished_at = "interrupted", SUPERSEDED, proof_records.now()
         attempt.duration_ms = int((attempt.finished_at - attempt.started_at).total_seconds() * 1000)
     job.status, job.run_id = ProofStatus.queued, run_id
     return job

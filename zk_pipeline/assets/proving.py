@@ -25,7 +25,7 @@ from dagster import (
 from sqlalchemy.orm import sessionmaker
 
 from zk_pipeline.assets.partitions import hourly, md_table, partition_hour
-from zk_pipeline.db import proofs, repository
+from zk_pipeline.db import proof_records, repository
 from zk_pipeline.db.models import ProofStatus
 from zk_pipeline.db.session import get_engine
 from zk_pipeline.provers.base import ProofArtifact, ProverError
@@ -37,7 +37,7 @@ from zk_pipeline.risk.statement import Statement
 
 def attempts_table(session, job_id: str) -> str:
     rows = [[a.attempt, a.backend, a.outcome, a.duration_ms, (a.error or "")[:200].replace("|", "/")]
-            for a in proofs.attempts_of(session, job_id)]
+            for a in proof_records.attempts_of(session, job_id)]
     return md_table(["#", "backend", "outcome", "ms", "error"], rows) if rows else "no attempts"
 
 
@@ -80,7 +80,7 @@ def allocation_proof(context: AssetExecutionContext, database: DatabaseResource,
     job = outcome.job
     with factory() as s:
         table = attempts_table(s, job.id)
-        data = proofs.load_blob(s, job.proof_hash)
+        data = proof_records.load_blob(s, job.proof_hash)
     valid, reason, bits = _recheck(prover, job, data, statement)
     return MaterializeResult(
         metadata={
@@ -146,11 +146,11 @@ def _onchain_check(integrity: IntegrityResource, session, job, min_bits: int, lo
         if claimed:
             raise Failure(description=f"Atlantic reported fact {claimed} as registered, but " + lookup.summary(min_bits))
         return lookup.summary(min_bits)
-    proofs.record_fact(session, job.id, fact_hash=job.fact_hash, program_hash=job.program_hash,
+    proof_records.record_fact(session, job.id, fact_hash=job.fact_hash, program_hash=job.program_hash,
                        output_hash=job.output_hash, verification_hash=best.verification_hash,
                        security_bits=best.security_bits, verifier="onchain")
     if not job.l2_fact_hash:
-        job.l2_fact_hash, job.l2_verified_at = fact, proofs.now()
+        job.l2_fact_hash, job.l2_verified_at = fact, proof_records.now()
     return lookup.summary(min_bits)
 
 
@@ -162,18 +162,18 @@ def verified_fact(context: AssetExecutionContext, database: DatabaseResource, ri
     Integrity's FactRegistry on Starknet when a node is configured."""
     statement = _proposal_statement(database, context, risk_model.model())
     with database.session() as s:
-        job = proofs.find_verified_job(s, statement.statement_hash())
+        job = proof_records.find_verified_job(s, statement.statement_hash())
         if job is None or job.status != ProofStatus.verified:
             raise Failure(description="no verified proof job for this hour's statement")
         try:
             facts = prover.backend_named(job.source).facts(
-                statement, _stored_artifact(job, proofs.load_blob(s, job.proof_hash)), job.security_bits)
+                statement, _stored_artifact(job, proof_records.load_blob(s, job.proof_hash)), job.security_bits)
         except (ProverError, ValueError) as exc:
             raise Failure(description=f"cannot recompute the fact of the {job.source} proof: {exc}") from None
         if facts["fact_hash"] != job.fact_hash:
             raise Failure(description=f"fact hash mismatch: job has {job.fact_hash}, recomputed {facts['fact_hash']}")
         onchain = _onchain_check(integrity, s, job, prover.min_security_bits, context.log)
-        recorded = {f.verifier: f for f in proofs.facts_by_hash(s, job.fact_hash)}
+        recorded = {f.verifier: f for f in proof_records.facts_by_hash(s, job.fact_hash)}
         if not {"local", "integrity", "onchain"} & set(recorded):
             raise Failure(description=f"fact {job.fact_hash} has no local or Integrity verification on record")
         job_id, source, l2_fact = job.id, job.source, job.l2_fact_hash
