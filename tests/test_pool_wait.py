@@ -42,7 +42,7 @@ def dagster_home(tmp_path, storage_url: str) -> dict[str, str]:
     """A Dagster home with the repository's dagster.yaml on ``storage_url``, as an environment."""
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     return {"DAGSTER_HOME": str(home), "DAGSTER_PG_URL": with_psycopg2(storage_url)}
 
 

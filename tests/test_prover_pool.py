@@ -44,7 +44,7 @@ WORKER = textwrap.dedent("""
 def test_two_runs_queue_for_the_single_prover_slot(db_url, tmp_path, monkeypatch):
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home), "DAGSTER_PG_URL": with_psycopg2(db_url), "DATABASE_URL": db_url}
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, db_url, hour], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for hour in HOURS]

@@ -38,7 +38,7 @@ def dagster_home(tmp_path, monkeypatch, db_url) -> Path:
     """The repository's dagster.yaml on the test database, as ``zkp run`` sets it up."""
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_PG_URL", with_psycopg2(db_url))
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home

@@ -66,7 +66,7 @@ def test_requests_made_while_dagster_is_down_each_become_one_run_when_it_comes_b
                                                                                     tmp_path, monkeypatch):
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     hour = hours.latest_complete_key(datetime.now(timezone.utc))
     env = {"DATABASE_URL": db_url, "DAGSTER_HOME": str(home), "DAGSTER_PG_URL": with_psycopg2(scratch_db_url),
            # One partition, the newest hour: the catch-up automation has nothing to do (it never takes the

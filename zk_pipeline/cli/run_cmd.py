@@ -3,7 +3,7 @@
 Order matters: PostgreSQL first (embedded unless ``DATABASE_URL`` is set),
 then migrations, then one materialization of the latest complete hour so the
 UI and the API have something to show, then the Dagster UI + daemon
-(``dagster dev``) and the API. Children run in their own process groups with
+(``dg dev``) and the API. Children run in their own process groups with
 SIGINT reset to its default (a shell's ``&`` makes them inherit "ignore"), so
 shutting down means signalling each whole group, then stopping PostgreSQL.
 """
@@ -23,7 +23,7 @@ from zk_pipeline.cli.output import fail
 from zk_pipeline.db.urls import with_psycopg2
 from zk_pipeline.hours import latest_complete_key
 from zk_pipeline.redaction import public_text
-from zk_pipeline.settings import export, get_settings
+from zk_pipeline.settings import export, get_settings, process_environment
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,8 +66,8 @@ def prepare_environment(data_dir: Path) -> object | None:
     export(exports)
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
-    if target.resolve() != (REPO / "dagster.yaml").resolve():
-        target.write_text((REPO / "dagster.yaml").read_text())
+    if target.resolve() != (REPO / "deploy" / "dagster.yaml").resolve():
+        target.write_text((REPO / "deploy" / "dagster.yaml").read_text())
     return server
 
 
@@ -114,7 +114,8 @@ def materialize_latest_hour():
 
 
 def _spawn(cmd: list[str], cwd: Path, log: Path) -> subprocess.Popen:
-    """A service in a session of its own, its output in ``log`` (the terminal stays readable)."""
+    """A service in a session of its own, its output in ``log`` (the terminal stays readable). It runs in
+    this virtualenv, said so to ``dg`` (which otherwise warns that no environment is active)."""
     def child_setup() -> None:
         os.setsid()
         signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -122,7 +123,7 @@ def _spawn(cmd: list[str], cwd: Path, log: Path) -> subprocess.Popen:
 
     with open(log, "ab") as out:
         return subprocess.Popen(cmd, cwd=cwd, preexec_fn=child_setup, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, env={**process_environment(), "VIRTUAL_ENV": sys.prefix})
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -208,11 +209,11 @@ def run(args: argparse.Namespace) -> int:
         bin_dir = Path(sys.executable).parent
         logs = data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        # Dagster runs in its home, where the instance's dagster.yaml is (the workspace path is absolute).
+        # `dg dev` loads the dg project of pyproject.toml ([tool.dg]); the instance is DAGSTER_HOME's.
         services = [
             ("Dagster UI + daemon", logs / "dagster.log",
-             [str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"),
-              "-h", "127.0.0.1", "-p", str(dagster_port)], get_settings().dagster.home),
+             [str(bin_dir / "dg"), "dev", "--target-path", str(REPO), "--host", "127.0.0.1",
+              "--port", str(dagster_port)], REPO),
             ("API", logs / "api.log",
              [str(bin_dir / "uvicorn"), "api.main:app", "--host", "127.0.0.1", "--port", str(api_port)], REPO),
         ]
