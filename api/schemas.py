@@ -31,9 +31,11 @@ class Decision(BaseModel):
 
 class DecisionPage(BaseModel):
     items: list[Decision]
-    total: int = Field(description="Number of decisions matching the filter, ignoring limit/offset.")
+    total: int | None = Field(description="Number of decisions matching the filter, ignoring limit/offset/cursor; "
+                                          "null when not counted (see `include_total`).")
     limit: int
     offset: int
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
 class ModelVersion(BaseModel):

@@ -44,21 +44,45 @@ def _utc(value: datetime) -> datetime:
 UtcDateTime = Annotated[datetime, BeforeValidator(_iso_datetime), AfterValidator(_utc)]
 
 
+def _cursor(value: str | None) -> tuple[datetime, str] | None:
+    """The position a cursor names; a cursor this API did not make is refused with the reason."""
+    return None if value is None else decisions.decode_cursor(value)
+
+
 @router.get("/decisions", response_model=DecisionPage, summary="List decisions")
 def list_decisions(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Number of decisions to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description=(
+        "Number of decisions to skip (after `cursor`, if given). Kept for compatibility: PostgreSQL reads and "
+        "discards every skipped row, so deep offsets get slower as history grows; follow `next_cursor` "
+        "instead."))] = 0,
     start: Annotated[UtcDateTime | None, Query(description=f"Inclusive lower bound on `timestamp`. {TIME_DOC}")] = None,
     end: Annotated[UtcDateTime | None, Query(description=f"Exclusive upper bound on `timestamp`. {TIME_DOC}")] = None,
+    cursor: Annotated[str | None, Query(max_length=200, pattern=r"^[A-Za-z0-9_-]+$", description=(
+        "`next_cursor` of the previous page: this page starts right after the decision it names. "
+        "Opaque; one this API did not make is refused (422). Combine it with the same `start`/`end`."
+    )), AfterValidator(_cursor)] = None,
+    include_total: Annotated[bool | None, Query(description=(
+        "Whether to count `total`. Default: counted on a page without `cursor`, not on the pages a cursor "
+        "leads to (the count is over the whole filtered range, so its cost grows with history)."))] = None,
 ) -> DecisionPage:
     """Decisions ordered by `timestamp` then `decision_id`, both descending, so pages are stable.
 
-    Offset pagination: `total` counts every decision matching `start`/`end`. The range is
-    half-open, `[start, end)`: with `start` at or after `end` it is empty (`total` 0).
+    Walk the list with `next_cursor` (keyset pagination, null on the last page): each page is read from the
+    index on `(timestamp, decision_id)` starting at the cursor, so page 1,000 costs what page 1 costs.
+    `offset` still works, but PostgreSQL reads every skipped row: fine near the top, slow deep down.
+
+    `total` counts every decision matching `start`/`end` (not the remaining ones). It is counted by default
+    on a page without `cursor` (as before cursors existed) and left null on cursor pages, whose client has it
+    from the first page; `include_total` forces either way. The range is half-open, `[start, end)`: with
+    `start` at or after `end` it is empty (`total` 0).
     """
-    rows, total = decisions.page(session, limit, offset, start, end)
-    return DecisionPage(items=[Decision.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
+    # `cursor` arrives decoded by `_cursor`: the position (timestamp, decision_id) it names.
+    count = include_total if include_total is not None else cursor is None
+    found = decisions.page(session, limit, offset, start, end, after=cursor, count=count)
+    return DecisionPage(items=[Decision.model_validate(r) for r in found.items], total=found.total, limit=limit,
+                        offset=offset, next_cursor=found.next_cursor)
 
 
 @router.get(

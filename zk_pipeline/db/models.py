@@ -144,7 +144,9 @@ class AllocationDecision(Base):
     """
 
     __tablename__ = "allocation_decisions"
-    __table_args__ = (UniqueConstraint("timestamp", "model_version"), Index(None, "timestamp"))
+    # (timestamp, decision_id) is the list's order: its pages are read from this index by keyset
+    # (services/decisions.py); it also serves every filter on timestamp alone.
+    __table_args__ = (UniqueConstraint("timestamp", "model_version"), Index(None, "timestamp", "decision_id"))
 
     decision_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     jediswap_pct: Mapped[int]
