@@ -103,10 +103,15 @@ _BODY_PARSE_ERROR = "There was an error parsing the body"
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-    """A body that is not UTF-8 JSON gets the documented 422 of any other undecodable JSON body."""
+    """Body errors get the documented codes: a body that is not UTF-8 JSON is the 422 of any other
+    undecodable JSON body; a multipart body Starlette cannot parse (its 400) is a 422 with its reason, or
+    a 413 for a form field past Starlette's per-field limit."""
     if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR:
         return JSONResponse({"detail": [{"type": "json_invalid", "loc": ["body"], "input": None,
                                          "msg": "JSON decode error: the body is not UTF-8 text"}]}, status_code=422)
+    if exc.status_code == 400 and request.headers.get("content-type", "").startswith("multipart/form-data"):
+        code = 413 if "maximum size" in str(exc.detail) else 422
+        return JSONResponse({"detail": f"malformed multipart body: {exc.detail}"}, status_code=code)
     return await http_exception_handler(request, exc)
 
 

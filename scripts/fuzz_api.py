@@ -3,7 +3,9 @@
 Starts an embedded PostgreSQL in a temporary directory (or uses ``DATABASE_URL``),
 migrates it, records one real decision with its verified proof (one in-process
 materialization of the asset graph, so the id-taking routes have something to
-find), serves the API with uvicorn on 127.0.0.1 and runs ``st run`` with
+find), points ``DAGSTER_HOME`` at a Dagster instance on the same database (as
+``zkp run`` does: the orchestration routes read Dagster's run storage), serves
+the API with uvicorn on 127.0.0.1 and runs ``st run`` with
 ``fuzz/schemathesis.toml`` (every check, fixed seed and budget). Exit status is
 Schemathesis's: 0 when no check failed.
 
@@ -12,8 +14,11 @@ Usage: ``python scripts/fuzz_api.py [extra st run options]``
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 
@@ -26,9 +31,11 @@ CONFIG = ROOT / "fuzz" / "schemathesis.toml"
 
 
 def main(argv: list[str]) -> int:
-    with scratch_database() as url:
+    with scratch_database() as url, tempfile.TemporaryDirectory(prefix="zkp-fuzz-dagster-") as home:
         print("[fuzz] seeding one decision with its proof…", flush=True)
         seed_real_decision(url)
+        shutil.copy(ROOT / "deploy" / "dagster.yaml", Path(home) / "dagster.yaml")
+        os.environ.update(DAGSTER_HOME=home, DAGSTER_PG_URL=url.replace("postgresql://", "postgresql+psycopg2://", 1))
         try:
             api, base = start_api("api.main:app", url, seconds=60)
         except RuntimeError as exc:

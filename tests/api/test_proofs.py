@@ -157,6 +157,10 @@ def test_verify_refuses_bad_uploads(client):
     assert r.status_code == 422 and "unexpected field 'extra'" in r.json()["detail"]
     r = client.post(f"{API}/verify", json=statement)
     assert r.status_code == 415
+    # A multipart body that does not parse: the documented 422 with the parser's reason, not Starlette's 400.
+    r = client.post(f"{API}/verify", content=b"--b\r\nNone--b--\r\n",
+                    headers={"content-type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 422 and r.json()["detail"].startswith("malformed multipart body"), r.text
     # Size limits: 413 with the reason.
     r = verify(client, b"\x00" * (MAX_PROOF_BYTES + 1), statement)
     assert r.status_code == 413 and "'proof'" in r.json()["detail"]
