@@ -87,7 +87,7 @@ $(STAMP): pyproject.toml setup.py zk_pipeline/stark/_felt.c
 	@{ $(VENV)/bin/python -m pip install --upgrade pip && \
 		$(VENV)/bin/python -m pip install -e '.[test]'; } > $(VENV)/install.log 2>&1 || \
 		{ tail -n 25 $(VENV)/install.log; echo "make: install failed; the full log is $(VENV)/install.log" >&2; exit 1; }
-	@$(VENV)/bin/python -c 'import zk_pipeline.stark.fvec as f; print("make: .venv ready: Python", __import__("sys").version.split()[0] + ",", "prover field backend:", f.BACKEND)'
+	@$(VENV)/bin/python -c 'from zk_pipeline.circuits.allocation import FIELD_BACKEND; print("make: .venv ready: Python", __import__("sys").version.split()[0] + ",", "prover field backend:", FIELD_BACKEND)'
 	@touch $(STAMP)
 
 FORCE:

@@ -13,14 +13,12 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.routing import APIRoute
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from zk_pipeline import redaction
 from zk_pipeline.db.session import session_factory
 from zk_pipeline.settings import Settings, SettingsError, get_settings
 from zk_pipeline.db.urls import database_url, with_psycopg2
-from zk_pipeline.redaction import public_text as redact
 
 
 class DatabaseNotConfigured(Exception):
@@ -43,10 +41,8 @@ def app_database_url(app: FastAPI) -> str:
 
 
 def public_text(text: str | None, db_url: str | None = None) -> str | None:
-    """``text`` fit for a response or a log (``zk_pipeline.redaction.public_text``), the database password too."""
-    if not text:
-        return text
-    return redaction.public_text(scrub(text, db_url) if db_url else text)
+    """``text`` fit for a response or a log (``zk_pipeline.redaction.public_text``), the database URL masked too."""
+    return redaction.public_text(text, [db_url])
 
 
 def settings_or_503() -> Settings:
@@ -70,14 +66,7 @@ def dagster_instance(settings: SettingsDep):
 
 def scrub(message: str, url: str) -> str:
     """Driver messages are not meant to carry passwords; this makes sure they never do."""
-    message = redact(message)
-    try:
-        password = make_url(url).password
-    except Exception:  # an unparsable URL has no password we could recognise
-        password = None
-    if password:
-        message = message.replace(str(password), "***")
-    return message
+    return redaction.public_text(message, [url])
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:

@@ -145,7 +145,7 @@ def test_dagster_shows_and_stores_the_names_of_secret_settings_not_their_values(
 
 
 def test_the_atlantic_key_does_not_follow_a_redirect_to_another_host():
-    from zk_pipeline.provers.atlantic_client import AtlanticClient as AtlanticBackend
+    from zk_pipeline.provers.atlantic_client import AtlanticClient
 
     key, seen = "sk-atl-TEST-redirect-0123456789", []
 
@@ -179,8 +179,8 @@ def test_the_atlantic_key_does_not_follow_a_redirect_to_another_host():
     for server in (storage, api):
         threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        b = AtlanticBackend(api_key=key, base_url=f"http://127.0.0.1:{api.server_port}")
-        resp = b._request("GET", f"http://127.0.0.1:{api.server_port}/same", time.monotonic() + 5)
+        client = AtlanticClient(api_key=key, base_url=f"http://127.0.0.1:{api.server_port}")
+        resp = client._request("GET", f"http://127.0.0.1:{api.server_port}/same", time.monotonic() + 5)
         assert resp.status_code == 200
     finally:
         api.shutdown()

@@ -165,3 +165,51 @@ def test_the_cli_reports_a_bad_variable_as_one_error_line(monkeypatch, capsys, t
     assert main(["run", "--no-serve"]) == 2
     assert capsys.readouterr().err == "zkp: error: ZKP_PROVER_TIMEOUT_S: not a number\n"
     assert not any(tmp_path.iterdir())  # nothing was started
+
+
+def test_only_the_settings_module_reads_the_environment():
+    """Every variable is read through ``zk_pipeline.settings``: a read elsewhere would skip its validation."""
+    reads = re.compile(r"\bos\.(?:environ|getenv)\b|\bfrom os import [^\n]*\b(?:environ|getenv)\b")
+    found = [f"{path.relative_to(ROOT)}:{n}"
+             for package in ("zk_pipeline", "api") for path in sorted((ROOT / package).rglob("*.py"))
+             if path != ROOT / "zk_pipeline" / "settings.py"
+             for n, line in enumerate(path.read_text().splitlines(), 1) if reads.search(line)]
+    assert found == []
+
+
+def test_the_backends_and_the_model_registry_take_their_values_from_the_settings(monkeypatch, tmp_path):
+    from zk_pipeline.circuits.allocation import select_field_backend
+    from zk_pipeline.facts.integrity import registry_from_env
+    from zk_pipeline.provers.atlantic import AtlanticBackend
+    from zk_pipeline.provers.stone import StoneBackend
+    from zk_pipeline.risk.registry import get_version
+    from zk_pipeline.stark import fvec
+
+    stone = StoneBackend.from_env({"ZKP_STONE_TIMEOUT_S": "12.5", "ZKP_CAIRO_CACHE": str(tmp_path),
+                                   "ZKP_STONE_VERSION": "", "ZKP_STONE_PARAMS": ""})
+    assert (stone.timeout_s, stone.cache_dir, stone.stone_version) == (12.5, tmp_path, "stone6")
+    assert stone.params_file.name == "cpu_air_params.json"
+    with pytest.raises(SettingsError, match="^ZKP_STONE_TIMEOUT_S: not a number$"):
+        StoneBackend.from_env({"ZKP_STONE_TIMEOUT_S": "soon"})
+
+    atlantic = AtlanticBackend.from_env({"ZKP_ATLANTIC_POLL_S": "2", "ZKP_ATLANTIC_BOOTLOADER_HASH": "0x1f"})
+    assert (atlantic.client.poll_interval_s, atlantic.bootloader_hash, atlantic.timeout_s) == (2, 31, 3600)
+    with pytest.raises(SettingsError, match="^ZKP_ATLANTIC_TIMEOUT_S: must be greater than 0$"):
+        AtlanticBackend.from_env({"ZKP_ATLANTIC_TIMEOUT_S": "0"})
+
+    registry = registry_from_env({"ZKP_INTEGRITY_RPC_URL": "http://node", "ZKP_INTEGRITY_FACT_REGISTRY": "0xabc"})
+    assert registry is not None and registry.address == 0xABC
+
+    monkeypatch.setenv("ZKP_MODEL_VERSION", "1")
+    assert get_version().version == 1
+    monkeypatch.setenv("ZKP_MODEL_VERSION", "0")
+    with pytest.raises(SettingsError, match="ZKP_MODEL_VERSION: must be at least 1"):
+        get_version()
+
+    before = fvec.BACKEND
+    try:
+        assert select_field_backend({"ZKP_FIELD_BACKEND": "Python"}) == "python" == fvec.BACKEND
+        with pytest.raises(SettingsError, match="ZKP_FIELD_BACKEND: must be one of"):
+            select_field_backend({"ZKP_FIELD_BACKEND": "gpu"})
+    finally:
+        fvec.use_backend(before)

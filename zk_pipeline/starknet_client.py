@@ -17,7 +17,7 @@ import aiohttp
 from starknet_py.net.client_errors import ClientError
 from starknet_py.net.http_client import IncompatibleRPCVersionWarning, ServerError
 
-from zk_pipeline.redaction import public_text as redact_text
+from zk_pipeline.redaction import public_text
 
 T = TypeVar("T")
 
@@ -56,5 +56,5 @@ def read_node(url: str, make_coro: Callable[[], Coroutine[Any, Any, T]]) -> T:
         for w in caught:
             message = str(w.message)
             if issubclass(w.category, IncompatibleRPCVersionWarning):
-                message = redact_text(message, [url])
+                message = public_text(message, [url])
             warnings.warn_explicit(message, w.category, w.filename, w.lineno)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -219,13 +220,30 @@ def test_key_never_appears_in_errors_or_logs(tmp_path, caplog):
         attempt(api)
     with doubles.AtlanticApiDouble(KEY) as api:
         api.server.shutdown()
-        api.server.server_close()  # nothing listening: connection errors until the deadline
+        api.server.server_close()  # nothing listening: refused at once (not retried), the key still masked
         attempt(api)
     assert any("***" in s for s in seen)  # the echoed key was replaced
     assert len(seen) >= 10
     for text in seen:
         assert KEY not in text
     assert KEY not in caplog.text and "retrying" in caplog.text
+
+
+def test_an_unreachable_service_fails_at_once_instead_of_retrying_until_the_deadline(tmp_path):
+    """A name that does not resolve or a port nobody listens on is a definite answer: waiting would not
+    change it, so the attempt fails in well under its 30 s deadline (it used to retry until the deadline)."""
+    st = doubles.default_model_statement(42)
+    with doubles.AtlanticApiDouble(KEY) as api:
+        closed = make(api, tmp_path, st)
+        api.server.shutdown()
+        api.server.server_close()
+    closed.compiled()  # compiled beforehand (cached): the clock measures the requests alone
+    unresolvable = make(SimpleNamespace(url="http://atlantic.invalid"), tmp_path, st)
+    for backend, cause in ((closed, "connection refused"), (unresolvable, "DNS lookup failed")):
+        t0 = time.monotonic()
+        with pytest.raises(ProverFailed, match=f"{cause}.*, not retried: atlantic: POST /atlantic-query") as err:
+            backend.prove(st, timeout_s=30)
+        assert time.monotonic() - t0 < 10 and KEY not in str(err.value)
 
 
 def test_real_pie_is_accepted_by_the_double(tmp_path):

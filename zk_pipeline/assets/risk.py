@@ -23,7 +23,7 @@ from zk_pipeline.db import proof_records, repository
 from zk_pipeline.db.models import RiskFeature, RiskScore
 from zk_pipeline.features.fixed_point import BPS
 from zk_pipeline.risk.series import IncompleteWindow, build_statement
-from zk_pipeline.risk.model import ALLOCATION_ORDER, allocate, risk_terms
+from zk_pipeline.risk.model import ALLOCATION_ORDER, allocate, risk_terms, share_bounds
 from zk_pipeline.resources import DatabaseResource, RiskModelResource
 from zk_pipeline.sources.base import Window
 
@@ -131,7 +131,7 @@ def allocation_proposal(context: AssetExecutionContext, database: DatabaseResour
         reference = statement.evaluate()
         repository.write_proposal(session, statement, model, reference)
 
-    lo, hi = max(p.min_single_bps, BPS - p.max_single_bps), min(p.max_single_bps, BPS - p.min_single_bps)
+    lo, hi = share_bounds(p)
     problems = []
     if alloc.jediswap_bps + alloc.ekubo_bps != BPS:
         problems.append("shares do not sum to 10000")

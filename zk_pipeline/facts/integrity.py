@@ -23,7 +23,7 @@ Cairo (Stone) proofs, not this project's built-in STARK.
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import aiohttp
@@ -33,8 +33,8 @@ from starknet_py.net.client_models import Call
 from starknet_py.net.full_node_client import FullNodeClient
 
 from zk_pipeline.facts.hashing import poseidon_hash_many, verification_hash
-from zk_pipeline.redaction import public_text as redact_text
-from zk_pipeline.redaction import redact_url
+from zk_pipeline.redaction import public_text, redact_url
+from zk_pipeline.settings import get_settings, load_settings
 from zk_pipeline.starknet_client import NODE_ERRORS, read_node
 
 #: Integrity's FactRegistry per Starknet network.
@@ -155,7 +155,7 @@ class IntegrityRegistry:
         except NODE_ERRORS as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
             raise IntegrityError(f"cannot read Integrity's FactRegistry via {redact_url(self.rpc_url)}: "
-                                 f"{redact_text(reason, [self.rpc_url])[:300]}") from None
+                                 f"{public_text(reason, [self.rpc_url], limit=300)}") from None
         return OnChainLookup(hex(fh), hex(self.address), self.network, block, decode_verifications(fh, felts))
 
 
@@ -172,8 +172,10 @@ def configured_registry(rpc_url: str | None, network: str | None = None, address
     return IntegrityRegistry.for_network(rpc_url, network, timeout_s=timeout_s)
 
 
-def registry_from_env(env: os._Environ | dict | None = None) -> IntegrityRegistry | None:
-    """``ZKP_INTEGRITY_RPC_URL`` + ``ZKP_INTEGRITY_NETWORK`` (or ``ZKP_INTEGRITY_FACT_REGISTRY``); None if unset."""
-    env = os.environ if env is None else env
-    return configured_registry(env.get("ZKP_INTEGRITY_RPC_URL"), env.get("ZKP_INTEGRITY_NETWORK"),
-                               env.get("ZKP_INTEGRITY_FACT_REGISTRY"))
+def registry_from_env(env: Mapping[str, str] | None = None) -> IntegrityRegistry | None:
+    """``ZKP_INTEGRITY_RPC_URL`` + ``ZKP_INTEGRITY_NETWORK`` (or ``ZKP_INTEGRITY_FACT_REGISTRY``); None if unset.
+
+    ``env``: these variables instead of the process's settings.
+    """
+    s = (get_settings() if env is None else load_settings(env)).integrity
+    return configured_registry(s.rpc_url.get_secret_value() if s.rpc_url else None, s.network, s.fact_registry)

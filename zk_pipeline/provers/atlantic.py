@@ -47,7 +47,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -59,7 +58,7 @@ import requests
 from zk_pipeline import cairo
 from zk_pipeline.child_process import resolve_executable
 from zk_pipeline.facts import stone as stone_facts
-from zk_pipeline.provers.atlantic_client import DEFAULT_BASE_URL, AtlanticClient
+from zk_pipeline.provers.atlantic_client import AtlanticClient
 from zk_pipeline.provers.base import (
     ProofArtifact,
     ProofRejected,
@@ -71,6 +70,7 @@ from zk_pipeline.provers.base import (
 )
 from zk_pipeline.provers.stone import MEMORY_VERIFICATION, _default_cairo_run, _expected_or_fail
 from zk_pipeline.risk.statement import Statement
+from zk_pipeline.settings import DEFAULT_ATLANTIC_URL, get_settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ VERIFYING_RESULTS = ("PROOF_VERIFICATION_ON_L1", "PROOF_VERIFICATION_ON_L2")
 class AtlanticBackend(ProverBackend):
     name = "atlantic"
 
-    def __init__(self, *, api_key: str | None, base_url: str | None = DEFAULT_BASE_URL,
+    def __init__(self, *, api_key: str | None, base_url: str | None = DEFAULT_ATLANTIC_URL,
                  network: str = "TESTNET", result: str = "PROOF_VERIFICATION_ON_L2", layout: str = "recursive",
                  declared_job_size: str = "S", artifacts_base_url: str | None = None,
                  cairo_run: str | None = None, cairo_compile: str | None = None,
@@ -109,26 +109,13 @@ class AtlanticBackend(ProverBackend):
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **kw: Any) -> "AtlanticBackend":
-        env = dict(os.environ if env is None else env)
-        timeout = env.get("ZKP_ATLANTIC_TIMEOUT_S")
-        poll = env.get("ZKP_ATLANTIC_POLL_S")
-        return cls(
-            api_key=env.get("ZKP_ATLANTIC_API_KEY") or None,
-            base_url=env.get("ZKP_ATLANTIC_URL", DEFAULT_BASE_URL),
-            network=env.get("ZKP_ATLANTIC_NETWORK") or "TESTNET",
-            result=env.get("ZKP_ATLANTIC_RESULT") or "PROOF_VERIFICATION_ON_L2",
-            layout=env.get("ZKP_ATLANTIC_LAYOUT") or "recursive",
-            declared_job_size=env.get("ZKP_ATLANTIC_JOB_SIZE") or "S",
-            artifacts_base_url=env.get("ZKP_ATLANTIC_ARTIFACTS_URL") or None,
-            cairo_run=env.get("ZKP_STONE_CAIRO_RUN") or None,
-            cairo_compile=env.get("ZKP_STONE_CAIRO_COMPILE") or None,
-            cache_dir=env.get("ZKP_CAIRO_CACHE") or None,
-            timeout_s=float(timeout) if timeout else 3600.0,
-            poll_interval_s=float(poll) if poll else 10.0,
-            bootloader_hash=int(env["ZKP_ATLANTIC_BOOTLOADER_HASH"], 0) if env.get("ZKP_ATLANTIC_BOOTLOADER_HASH")
-            else None,
-            **kw,
-        )
+        """The backend the settings describe (``env``: these variables instead of the process's)."""
+        s = get_settings() if env is None else load_settings(env)
+        a = s.atlantic
+        return cls(api_key=a.api_key.get_secret_value() if a.api_key else None, base_url=a.url, network=a.network,
+                   result=a.result, layout=a.layout, declared_job_size=a.job_size, artifacts_base_url=a.artifacts_url,
+                   cairo_run=s.stone.cairo_run, cairo_compile=s.stone.cairo_compile, cache_dir=s.cairo.cache,
+                   timeout_s=a.timeout_s, poll_interval_s=a.poll_s, bootloader_hash=a.bootloader_hash, **kw)
 
     # ------------------------------------------------------------------ availability
 

@@ -27,10 +27,13 @@ replaced by ``***`` in every message this module produces.
 
 Retries and outcomes
 --------------------
-Connection errors, 429 and 5xx are retried with exponential backoff until the
-attempt's deadline (a resubmission carries the same ``dedupId``, so it cannot
-buy two proofs). 401/403 mean the key is wrong: ``ProverUnavailable``, since
-retrying cannot help. A query that ends ``FAILED`` during a verification step
+Requests go through :mod:`zk_pipeline.retrying_http`: timeouts, dropped
+connections, 429 and 5xx are retried with exponential backoff (jittered,
+``Retry-After`` honoured) until the attempt's deadline (a resubmission carries
+the same ``dedupId``, so it cannot buy two proofs). A definite network answer
+(the name does not resolve, nothing listens) fails at once as ``ProverFailed``:
+waiting would not change it. 401/403 mean the key is wrong:
+``ProverUnavailable``, since retrying cannot help. A query that ends ``FAILED`` during a verification step
 is a remote rejection (``ProofRejected``); failing earlier is ``ProverFailed``.
 No terminal state by the deadline is ``ProverTimeout`` (the query id is in
 the message, to look it up later).
@@ -49,24 +52,21 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from zk_pipeline.provers.base import ProverFailed, ProverTimeout, ProverUnavailable
+from zk_pipeline.redaction import public_text
+from zk_pipeline.retrying_http import Backoff, send_with_retries
+from zk_pipeline.settings import DEFAULT_ATLANTIC_URL
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://atlantic.api.herodotus.cloud"
 TERMINAL = ("DONE", "FAILED")
-REDACTED = "***"
 #: Redirect hops followed for one request (each hop decides again whether the key goes along).
 MAX_REDIRECTS = 5
-
-
-class _Transient(Exception):
-    """A response worth retrying (connection error, 429, 5xx); carries a redacted description."""
 
 
 class AtlanticClient:
     """One API key on one Atlantic deployment; every error it raises is a prover error with the key redacted."""
 
-    def __init__(self, *, api_key: str | None, base_url: str | None = DEFAULT_BASE_URL,
+    def __init__(self, *, api_key: str | None, base_url: str | None = DEFAULT_ATLANTIC_URL,
                  artifacts_base_url: str | None = None, poll_interval_s: float = 10.0,
                  max_poll_interval_s: float = 120.0, request_timeout_s: float = 60.0,
                  session: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -88,7 +88,8 @@ class AtlanticClient:
     # ------------------------------------------------------------------ secrets
 
     def redact(self, text: str) -> str:
-        return text.replace(self._api_key, REDACTED) if self._api_key else text
+        """``text`` as the project's redaction shows it, with this client's key masked too."""
+        return public_text(text, [self._api_key])
 
     def error(self, kind: type[Exception], message: str) -> Exception:
         return kind(self.redact(f"atlantic: {message}"))
@@ -113,41 +114,36 @@ class AtlanticClient:
 
     def _request(self, method: str, url: str, deadline: float, *, authed: bool = True, **kw: Any
                  ) -> requests.Response:
-        """One HTTP exchange, retried with backoff on transient failures until ``deadline``.
+        """One HTTP exchange, retried by ``retrying_http`` on transient failures until ``deadline``.
 
-        401/403 raise ``ProverUnavailable``; other 4xx raise ``ProverFailed``;
-        running out of time raises ``ProverTimeout``. The key is sent only as
-        the ``api-key`` header and only to the API's own scheme, host and port:
-        redirects are followed here, hop by hop, and a hop elsewhere goes
-        without it (``requests`` would keep a custom header across hosts).
+        401/403 raise ``ProverUnavailable``; a definite network failure raises ``ProverFailed``;
+        running out of time raises ``ProverTimeout``; any other answer is the caller's to read (a
+        4xx body may say the submission is a duplicate). The key is sent only as the ``api-key``
+        header and only to the API's own scheme, host and port: redirects are followed here, hop
+        by hop, and a hop elsewhere goes without it (``requests`` would keep a custom header
+        across hosts).
         """
         headers = dict(kw.pop("headers", {}) or {})
         headers.pop("api-key", None)
-        delay = max(self.poll_interval_s / 4, 0.01)
         what = f"{method} {urlsplit(url).path}"
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise self.error(ProverTimeout, f"{what}: no answer before the deadline")
-            try:
-                try:
-                    resp = self._follow(method, url, headers, authed, min(self.request_timeout_s, max(left, 0.1)),
-                                        **kw)
-                except requests.RequestException as exc:
-                    raise _Transient(f"{type(exc).__name__}") from None
-                if resp.status_code in (401, 403):
-                    raise self.error(ProverUnavailable, f"{what}: the service refused the API key "
-                                                         f"(HTTP {resp.status_code})")
-                if resp.status_code == 429 or resp.status_code >= 500:
-                    raise _Transient(f"HTTP {resp.status_code}")
-                return resp
-            except _Transient as exc:
-                pause = min(delay, max(deadline - time.monotonic(), 0))
-                log.warning("%s", self.redact(f"atlantic: {what} failed ({exc}); retrying in {pause:.2f}s"))
-                if pause <= 0:
-                    raise self.error(ProverTimeout, f"{what}: still failing ({exc}) at the deadline") from None
-                self.sleep(pause)
-                delay = min(delay * 2, self.max_poll_interval_s)
+        if deadline - time.monotonic() <= 0:
+            raise self.error(ProverTimeout, f"{what}: no answer before the deadline")
+
+        def send() -> requests.Response:
+            timeout = min(self.request_timeout_s, max(deadline - time.monotonic(), 0.1))
+            return self._follow(method, url, headers, authed, timeout, **kw)
+
+        def log_retry(reason: str, delay: float) -> None:
+            log.warning("%s", self.redact(f"atlantic: {what} failed ({reason}); retrying in {delay:.2f}s"))
+
+        resp = send_with_retries(
+            send, f"atlantic: {what}", attempts=10**9, deadline=deadline,
+            backoff=Backoff(first_s=max(self.poll_interval_s / 4, 0.01), max_s=self.max_poll_interval_s),
+            sleep=self.sleep, secrets=[self._api_key], return_other_statuses=True, on_retry=log_retry,
+            failed=ProverTimeout, unreachable=ProverFailed)
+        if resp.status_code in (401, 403):
+            raise self.error(ProverUnavailable, f"{what}: the service refused the API key (HTTP {resp.status_code})")
+        return resp
 
     def _json(self, resp: requests.Response, what: str) -> dict[str, Any]:
         try:
@@ -221,5 +217,4 @@ class AtlanticClient:
 
 
 def _short(doc: Any) -> str:
-    text = json.dumps(doc, sort_keys=True)
-    return text if len(text) <= 300 else text[:300] + "…"
+    return public_text(json.dumps(doc, sort_keys=True), limit=300)

@@ -75,6 +75,7 @@ from zk_pipeline.provers.base import (
     Verification,
 )
 from zk_pipeline.risk.statement import Statement
+from zk_pipeline.settings import get_settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -169,18 +170,18 @@ class StoneBackend(ProverBackend):
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, on_start: Callable[[int], None] | None = None
                  ) -> "StoneBackend":
-        env = dict(os.environ if env is None else env)
-        timeout = env.get("ZKP_STONE_TIMEOUT_S")
+        """The backend the settings describe (``env``: these variables instead of the process's)."""
+        s = get_settings() if env is None else load_settings(env)
         return cls(
-            cairo_run=env.get("ZKP_STONE_CAIRO_RUN") or None,
-            cairo_compile=env.get("ZKP_STONE_CAIRO_COMPILE") or None,
-            cpu_air_prover=env.get("ZKP_STONE_PROVER") or None,
-            cpu_air_verifier=env.get("ZKP_STONE_VERIFIER") or None,
-            params_file=env.get("ZKP_STONE_PARAMS") or cairo.DEFAULT_PARAMS_FILE,
-            prover_config_file=env.get("ZKP_STONE_PROVER_CONFIG") or cairo.DEFAULT_PROVER_CONFIG_FILE,
-            stone_version=env.get("ZKP_STONE_VERSION") or DEFAULT_STONE_VERSION,
-            cache_dir=env.get("ZKP_CAIRO_CACHE") or None,
-            timeout_s=float(timeout) if timeout else None,
+            cairo_run=s.stone.cairo_run,
+            cairo_compile=s.stone.cairo_compile,
+            cpu_air_prover=s.stone.prover,
+            cpu_air_verifier=s.stone.verifier,
+            params_file=s.stone.params or cairo.DEFAULT_PARAMS_FILE,
+            prover_config_file=s.stone.prover_config or cairo.DEFAULT_PROVER_CONFIG_FILE,
+            stone_version=s.stone.version or DEFAULT_STONE_VERSION,
+            cache_dir=s.cairo.cache,
+            timeout_s=s.stone.timeout_s,
             on_start=on_start,
         )
 

@@ -8,11 +8,11 @@ is the highest version unless ``ZKP_MODEL_VERSION`` pins another.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from zk_pipeline.felts import felt_hex
 from zk_pipeline.risk.params import ModelParams, canonical_definition, model_hash
+from zk_pipeline.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,7 @@ MODEL_VERSIONS: dict[int, ModelVersion] = {
 def get_version(version: int | None = None) -> ModelVersion:
     """The pinned version, or the current one (``ZKP_MODEL_VERSION`` or the highest)."""
     if version is None:
-        pinned = os.environ.get("ZKP_MODEL_VERSION")
-        version = int(pinned) if pinned else max(MODEL_VERSIONS)
+        version = get_settings().risk.model_version or max(MODEL_VERSIONS)
     try:
         return MODEL_VERSIONS[version]
     except KeyError:

@@ -118,7 +118,7 @@ def failure_details(instance, run_id: str, limit: int = 5) -> tuple[list[str], s
             first_step = first_step or event.step_key
             out.append(f"step {event.step_key}: {_step_error(event)}")
         else:
-            out.append(_short(event.message or "run failed"))
+            out.append(public_text((event.message or "run failed").strip(), limit=600))
     return out[:limit], first_step
 
 
@@ -134,9 +134,4 @@ def _step_error(event) -> str:
         detail = error.message.strip() or error.cls_name or "failed"
     else:
         detail = event.message or "failed"
-    return _short(" ".join(detail.split()))
-
-
-def _short(text: str, limit: int = 600) -> str:
-    text = public_text(str(text)).strip()
-    return text if len(text) <= limit else text[:limit] + "…"
+    return public_text(" ".join(detail.split()), limit=600)

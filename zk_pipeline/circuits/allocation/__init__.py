@@ -12,13 +12,13 @@ docs/stark.md ("The AIR") derives the constraints.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from zk_pipeline.circuits.allocation.air import AIR_ID, AIR_VERSION
 from zk_pipeline.circuits.allocation.proving import (
     ProofError, StatementProof, VerificationResult, prove_statement, verify_statement,
 )
+from zk_pipeline.settings import get_settings, load_settings
 from zk_pipeline.stark import fvec
 
 
@@ -27,7 +27,7 @@ def select_field_backend(env: Mapping[str, str] | None = None) -> str:
 
     The stark library reads no configuration; the project chooses for it, once, before anything is proven.
     """
-    return fvec.use_backend((os.environ if env is None else env).get("ZKP_FIELD_BACKEND"))
+    return fvec.use_backend((get_settings() if env is None else load_settings(env)).stark.field_backend)
 
 
 #: The field arithmetic the prover runs on (``native`` or ``python``), chosen when this package is first imported.
