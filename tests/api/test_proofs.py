@@ -282,8 +282,10 @@ def test_failing_prover_is_visible(client, dagster_instance, db_url, monkeypatch
     text = client.get(f"{API}/{job['proof_job_id']}").text
     assert secret not in text and "***" in text
     # The run failed with the job's reason and is not retried (a failed job is final).
-    (run,) = dagster_instance.get_runs()
-    assert run.status.value == "FAILURE" and run.tags["zkp/proof_job_id"] == job["proof_job_id"]
+    from dagster import RunsFilter
+
+    (run,) = dagster_instance.get_runs(RunsFilter(tags={"zkp/proof_job_id": job["proof_job_id"]}))
+    assert run.status.value == "FAILURE"
 
 
 # ------------------------------------------------------- requests outlive the API

@@ -76,9 +76,10 @@ def submit(session: Session, statement: Statement, hour: datetime | None) -> Sub
 
 def queued_requests(session: Session, limit: int = 100) -> list[tuple[str, str | None]]:
     """(job id, run id) of API jobs no run has finished yet, oldest first."""
-    return list(session.execute(select(ProofJob.id, ProofJob.run_id).where(
+    rows = session.execute(select(ProofJob.id, ProofJob.run_id).where(
         ProofJob.origin == API_ORIGIN, ProofJob.status == ProofStatus.queued,
-    ).order_by(ProofJob.created_at, ProofJob.id).limit(limit)).tuples())
+    ).order_by(ProofJob.created_at, ProofJob.id).limit(limit))
+    return [(job_id, run_id) for job_id, run_id in rows]
 
 
 def note_run(session: Session, job_id: str, run_id: str) -> None:
