@@ -241,6 +241,43 @@ class IntegritySettings(_Group):
     fact_registry: str | None = _var("ZKP_INTEGRITY_FACT_REGISTRY")
 
 
+Felt = Annotated[int, BeforeValidator(_any_base_int), Field(ge=0, lt=2**251)]
+
+
+class ExecutionSettings(_Group):
+    """Sending verified decisions to Starknet (``zk_pipeline/execution``; README, "Sending to Starknet").
+
+    Nothing is sent unless ``send`` is on (or ``zkp execute --send``): by default an execution is a
+    dry run that builds, signs and simulates the transaction.
+    """
+
+    target: Annotated[Literal["risk_engine", "router"], BeforeValidator(_lower)] = _var(
+        "ZKP_EXECUTION_TARGET", "risk_engine")
+    contract: Felt | None = _var("ZKP_EXECUTION_CONTRACT")
+    #: The router's entry point (the risk engine's is fixed: ``propose_and_execute_allocation``).
+    entry_point: str = _var("ZKP_EXECUTION_ENTRY_POINT", "update_allocation")
+    account: Felt | None = _var("ZKP_EXECUTION_ACCOUNT")
+    keystore: Path | None = _var("ZKP_EXECUTION_KEYSTORE")
+    keystore_password: SecretStr | None = _var("ZKP_EXECUTION_KEYSTORE_PASSWORD")
+    private_key: SecretStr | None = _var("ZKP_EXECUTION_PRIVATE_KEY")
+    #: Comma-separated, in the order they are tried.
+    rpc_urls: SecretStr | None = _var("ZKP_EXECUTION_RPC_URLS")
+    send: bool = _var("ZKP_EXECUTION_SEND", False)
+    #: Unset: on for the risk engine (it reads the registry), off for the router.
+    require_onchain_fact: bool | None = _var("ZKP_EXECUTION_REQUIRE_ONCHAIN_FACT")
+    min_security_bits: Annotated[int, Field(ge=1)] = _var("ZKP_EXECUTION_MIN_SECURITY_BITS", 96)
+    fee_margin: Annotated[float, Field(ge=1, allow_inf_nan=False)] = _var("ZKP_EXECUTION_FEE_MARGIN", 1.5)
+    receipt_timeout_s: PositiveSeconds = _var("ZKP_EXECUTION_RECEIPT_TIMEOUT_S", 300.0)
+
+    @property
+    def urls(self) -> list[str]:
+        return _comma_list(self.rpc_urls.get_secret_value()) if self.rpc_urls else []
+
+    @property
+    def onchain_fact_required(self) -> bool:
+        return self.target == "risk_engine" if self.require_onchain_fact is None else self.require_onchain_fact
+
+
 # ------------------------------------------------------------------ the whole configuration
 
 #: The variables :func:`load_settings` was given; ``None``: the process environment.
@@ -274,6 +311,7 @@ class Settings(BaseSettings):
     cairo: CairoSettings = Field(default_factory=CairoSettings)
     atlantic: AtlanticSettings = Field(default_factory=AtlanticSettings)
     integrity: IntegritySettings = Field(default_factory=IntegritySettings)
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

@@ -300,3 +300,57 @@ class OrchestrationRequest(Base):
     run_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     launched_at: Mapped[datetime | None]
+
+
+class ExecutionStatus(str, enum.Enum):
+    """Life of a decision's transaction on Starknet.
+
+    ``prepared``: a dry run built, signed and simulated it, nothing was sent; ``submitted``: its hash is
+    recorded and it was (or may have been) sent, its receipt not seen yet; ``accepted`` / ``reverted``:
+    the receipt says so; ``failed``: no transaction of this attempt can be on chain (refused by the
+    node before inclusion, or its nonce was taken by another one).
+    """
+
+    prepared = "prepared"
+    submitted = "submitted"
+    accepted = "accepted"
+    reverted = "reverted"
+    failed = "failed"
+
+
+class Execution(Base):
+    """The one transaction that carries a decision to Starknet (``zk_pipeline/execution``).
+
+    One row per decision (its primary key), so a decision is executed at most once. The transaction
+    (hash, nonce, calldata, resource bounds, signature) is recorded before it is sent: after a crash
+    its receipt is looked up, and the same signed transaction re-sent, before anything is signed again.
+    Never holds the signing key.
+    """
+
+    __tablename__ = "executions"
+    __table_args__ = (Index(None, "status"), Index(None, "transaction_hash", unique=True))
+
+    decision_id: Mapped[str] = mapped_column(ForeignKey("allocation_decisions.decision_id"), primary_key=True)
+    status: Mapped[ExecutionStatus] = mapped_column(
+        Enum(ExecutionStatus, name="execution_status", schema=APP_SCHEMA))
+    target: Mapped[str] = mapped_column(String(16))  # risk_engine / router
+    contract_address: Mapped[str] = mapped_column(String(66))
+    entry_point: Mapped[str] = mapped_column(String(64))
+    sender_address: Mapped[str] = mapped_column(String(66))
+    public_key: Mapped[str] = mapped_column(String(66))
+    chain_id: Mapped[str | None] = mapped_column(String(66))
+    nonce: Mapped[int | None] = mapped_column(BigInteger)
+    #: The account's ``__execute__`` calldata, hex felts (what the transaction hash commits to).
+    calldata: Mapped[list[str] | None] = mapped_column(JSONB)
+    resource_bounds: Mapped[dict[str, Any] | None]
+    signature: Mapped[list[str] | None] = mapped_column(JSONB)
+    transaction_hash: Mapped[str | None] = mapped_column(String(66))
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    #: ``{"amount": "0x…", "unit": "FRI"}`` from the receipt.
+    actual_fee: Mapped[dict[str, Any] | None]
+    #: Why it failed or reverted (the node's revert reason), or what is still pending.
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+    submitted_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
