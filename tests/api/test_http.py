@@ -106,7 +106,7 @@ def test_openapi_documents_every_endpoint():
     }
     assert all(op.get("summary") and op.get("tags") for op in ops.values())
     params = {p["name"]: p for p in ops[("/api/v1/risk-engine/decisions", "get")]["parameters"]}
-    assert set(params) == {"limit", "offset", "start", "end"}
+    assert set(params) == {"limit", "offset", "start", "end", "cursor", "include_total"}
     assert all(p.get("description") for p in params.values())
 
 
