@@ -13,6 +13,7 @@ from sqlalchemy.orm import sessionmaker
 from zk_pipeline.assets.proving import attempts_table
 from zk_pipeline.db.session import get_engine
 from zk_pipeline.pool_wait import sleeping_in_process_executor
+from zk_pipeline.prover_pipes import prover_pipes
 from zk_pipeline.provers.orchestrator import ProofJobFailed, run_job
 from zk_pipeline.resources import DatabaseResource, ProverResource
 from zk_pipeline.services import dagster_runs, proof_requests
@@ -43,12 +44,13 @@ def prove_requested_statement(context: OpExecutionContext, config: ProofRequestC
         return Output(job_id, metadata={"proof_job_id": job_id, "proved": False})
     backends = prover.build(on_start=lambda pid: context.log.info(f"prover process {pid} started"))
     try:
-        outcome = run_job(factory, job_id, backends, prover.policy())
+        with prover_pipes(context) as children:
+            outcome = run_job(factory, job_id, backends, prover.policy())
     except ProofJobFailed as exc:
         with factory() as s:
             table = attempts_table(s, job_id)
-        raise Failure(description=str(exc), metadata={"proof_job_id": job_id, "attempts": MetadataValue.md(table)},
-                      allow_retries=False) from None
+        raise Failure(description=str(exc), metadata={"proof_job_id": job_id, "attempts": MetadataValue.md(table),
+                                                      **children.metadata()}, allow_retries=False) from None
     done = outcome.job
     with factory() as s:
         table = attempts_table(s, job_id)
@@ -56,7 +58,7 @@ def prove_requested_statement(context: OpExecutionContext, config: ProofRequestC
         "proof_job_id": job_id, "proved": True, "taken_up_from": status, "prover": done.source,
         "prove_ms": done.generation_time_ms, "verify_ms": done.verification_time_ms, "proof_bytes": done.proof_size,
         "security_bits": done.security_bits, "statement_hash": done.statement_hash, "fact_hash": done.fact_hash,
-        "attempts": MetadataValue.md(table)})
+        "attempts": MetadataValue.md(table), **children.metadata()})
 
 
 @job(executor_def=sleeping_in_process_executor, tags={dagster_runs.LAUNCHED_BY_TAG: "api"},

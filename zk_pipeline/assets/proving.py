@@ -28,6 +28,7 @@ from zk_pipeline.assets.partitions import hourly, md_table, partition_hour
 from zk_pipeline.db import proof_records, repository
 from zk_pipeline.db.models import ProofStatus
 from zk_pipeline.db.session import get_engine
+from zk_pipeline.prover_pipes import prover_pipes
 from zk_pipeline.provers.base import ProofArtifact, ProverError
 from zk_pipeline.provers.orchestrator import ProofJobFailed, prove_statement_job
 from zk_pipeline.facts.integrity import IntegrityError
@@ -71,12 +72,14 @@ def allocation_proof(context: AssetExecutionContext, database: DatabaseResource,
     factory = sessionmaker(get_engine(database.url), expire_on_commit=False)
     backends = prover.build(on_start=lambda pid: context.log.info(f"prover process {pid} started"))
     try:
-        outcome = prove_statement_job(factory, statement, backends, prover.policy(), hour=partition_hour(context),
-                                      run_id=context.run_id)
+        with prover_pipes(context) as children:
+            outcome = prove_statement_job(factory, statement, backends, prover.policy(), hour=partition_hour(context),
+                                          run_id=context.run_id)
     except ProofJobFailed as exc:
         with factory() as s:
             table = attempts_table(s, exc.job_id)
-        raise Failure(description=str(exc), metadata={"proof_job_id": exc.job_id, "attempts": MetadataValue.md(table)})
+        raise Failure(description=str(exc), metadata={"proof_job_id": exc.job_id, "attempts": MetadataValue.md(table),
+                                                      **children.metadata()})
     job = outcome.job
     with factory() as s:
         table = attempts_table(s, job.id)
@@ -94,6 +97,7 @@ def allocation_proof(context: AssetExecutionContext, database: DatabaseResource,
             "fact_hash": job.fact_hash,
             "statement_hash": job.statement_hash,
             "attempts": MetadataValue.md(table),
+            **children.metadata(),
         },
         check_results=[AssetCheckResult(
             check_name="proof_verifies", passed=valid, severity=AssetCheckSeverity.ERROR,

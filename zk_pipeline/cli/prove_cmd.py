@@ -40,13 +40,20 @@ the statement, printing ``backend, valid, reason, security_bits, n_steps,
 layout, program_hash, output_hash, fact_hash, model_version, model_hash,
 model_registered, model_registration, proof_bytes, verify_ms``. The
 built-in proof options (``--compact``, ``--blowup``, ...) do not apply to it.
+
+Launched by a Dagster step with a Pipes session (``zk_pipeline/prover_pipes.py``),
+the built-in ``prove`` also tells the step what it proves and how long it took, through
+Dagster Pipes; its output and exit code are the same either way.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from zk_pipeline.cli.output import read_text_file
@@ -54,6 +61,8 @@ from zk_pipeline.felts import felt_hex
 from zk_pipeline.risk.statement import Statement, StatementError
 
 BACKENDS = ("builtin", "stone")
+#: Set by the Dagster step that launched this process with a Pipes session (``dagster_pipes``'s name for it).
+PIPES_CONTEXT_VARIABLE = "DAGSTER_PIPES_CONTEXT"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -125,6 +134,37 @@ def _load_statement(path: Path) -> Statement:
     return Statement.from_json(text)
 
 
+class StepReport:
+    """What the built-in prover tells the Dagster step that launched it: log lines and one timings message.
+
+    Without a Pipes session (the command line, tests) it says nothing, and ``dagster_pipes`` is not imported.
+    """
+
+    def __init__(self, pipes) -> None:
+        self.pipes = pipes
+        self.pid = os.getpid()
+
+    def log(self, message: str, level: str = "info") -> None:
+        if self.pipes is not None:
+            getattr(self.pipes.log, level)(f"zkp prove (pid {self.pid}): {message}")
+
+    def timings(self, **values) -> None:
+        if self.pipes is not None:
+            self.pipes.report_custom_message({"pid": self.pid, "backend": "builtin", **values})
+
+
+@contextmanager
+def step_report() -> Iterator[StepReport]:
+    """Pipes opened for the block when a step launched this process with a session; a silent report if not."""
+    if PIPES_CONTEXT_VARIABLE not in os.environ:
+        yield StepReport(None)
+        return
+    from dagster_pipes import open_dagster_pipes
+
+    with open_dagster_pipes() as pipes:
+        yield StepReport(pipes)
+
+
 def run_prove(args: argparse.Namespace) -> int:
     from zk_pipeline.circuits.allocation import ProofError, prove_statement
     from zk_pipeline.stark import COMPACT_PARAMS, DEFAULT_PARAMS, ProofParams
@@ -147,14 +187,26 @@ def run_prove(args: argparse.Namespace) -> int:
         SECURITY_POLICY.check(params)
     except ParamsError as exc:
         return _err(str(exc), 2)
-    try:
-        art = prove_statement(statement, params)
-    except ProofError as exc:
-        return _err(f"cannot prove: {exc}", 1)
+    from zk_pipeline.circuits.allocation import FIELD_BACKEND
+
+    with step_report() as report:
+        report.log(f"proving the allocation of {statement.hour:%Y-%m-%d %H:00} UTC under model version "
+                   f"{statement.version} with the built-in STARK prover (blowup {params.blowup}, "
+                   f"{params.num_queries} queries, {FIELD_BACKEND} field arithmetic)")
+        try:
+            art = prove_statement(statement, params)
+        except ProofError as exc:
+            report.log(f"cannot prove: {exc}", "error")
+            return _err(f"cannot prove: {exc}", 1)
+        report.log(f"trace of {art.trace_rows} rows x {art.trace_columns} columns; proof of "
+                   f"{len(art.proof_bytes)} bytes, {art.security_bits}-bit, in {art.prove_ms:.0f} ms")
+        report.timings(prove_ms=round(art.prove_ms), proof_bytes=len(art.proof_bytes), trace_rows=art.trace_rows,
+                       trace_columns=art.trace_columns, security_bits=art.security_bits,
+                       field_backend=FIELD_BACKEND, statement_hash=art.statement_hash,
+                       phases_ms={k: round(v) for k, v in art.phases_ms.items()})
     problem = write_proof_outputs(args, statement, art.proof_bytes)
     if problem:
         return _err(problem, 2)
-    from zk_pipeline.circuits.allocation import FIELD_BACKEND
 
     registered, _ = statement.registration()
     info = {

@@ -39,6 +39,10 @@ REPORTED_FIELDS = ("proof_bytes", "prove_ms", "trace_rows", "trace_columns", "se
 
 class CommandBackend(ProverBackend):
     name = "command"
+    #: Whether the program reports through Dagster Pipes when a Dagster step launches it with a session
+    #: (``zk_pipeline/prover_pipes.py``). A configured program may be anything (ssh to another machine):
+    #: it runs without one, and the step records only its pid, exit and time.
+    speaks_pipes = False
 
     def __init__(self, argv: Sequence[str], on_start: Callable[[int], None] | None = None,
                  timeout_s: float | None = None) -> None:
@@ -61,7 +65,7 @@ class CommandBackend(ProverBackend):
             st_path.write_bytes(statement.canonical_bytes())
             argv = [a.replace("{statement}", str(st_path)).replace("{out}", str(out_path)) for a in self.argv]
             try:
-                res = run_child(argv, timeout_s, self.on_start)
+                res = run_child(argv, timeout_s, self.on_start, speaks_pipes=self.speaks_pipes)
             except ChildTimeout:
                 raise ProverTimeout(f"{self.name}: no proof after {timeout_s:g}s; prover killed") from None
             except OSError as exc:
@@ -92,9 +96,13 @@ class CommandBackend(ProverBackend):
 
 
 class BuiltinBackend(CommandBackend):
-    """The project's own STARK prover (``zkp prove``), run in a child Python."""
+    """The project's own STARK prover (``zkp prove``), run in a child Python.
+
+    Inside a Dagster step it reports what it proves and its timings through Dagster Pipes.
+    """
 
     name = "builtin"
+    speaks_pipes = True
 
     def __init__(self, on_start: Callable[[int], None] | None = None) -> None:
         super().__init__([sys.executable, "-m", "zk_pipeline.cli", "prove", "--input", "{statement}",
