@@ -59,6 +59,7 @@ from pathlib import Path
 from zk_pipeline.cli.output import read_text_file
 from zk_pipeline.felts import felt_hex
 from zk_pipeline.risk.statement import Statement, StatementError
+from zk_pipeline.settings import process_environment
 
 BACKENDS = ("builtin", "stone")
 #: Set by the Dagster step that launched this process with a Pipes session (``dagster_pipes``'s name for it).
@@ -156,7 +157,7 @@ class StepReport:
 @contextmanager
 def step_report() -> Iterator[StepReport]:
     """Pipes opened for the block when a step launched this process with a session; a silent report if not."""
-    if PIPES_CONTEXT_VARIABLE not in os.environ:
+    if PIPES_CONTEXT_VARIABLE not in process_environment():  # Dagster's variable, not a setting
         yield StepReport(None)
         return
     from dagster_pipes import open_dagster_pipes
