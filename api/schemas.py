@@ -47,6 +47,18 @@ class ModelVersion(BaseModel):
     description: str
     is_current: bool = Field(description="Whether the pipeline last synced this as the current version.")
     registered_at: UtcDatetime
+    origin: str = Field(description="`code` (defined in the code, run by the pipeline) or `registered` (through "
+                                    "`POST /model-registry/register`: stored and immutable, not run by the pipeline).")
+
+
+class ModelDefinition(BaseModel):
+    """A model to register: every parameter, and what it is for."""
+
+    model_config = ConfigDict(extra="forbid")  # the version is the registry's to give
+
+    params: dict[str, Any] = Field(description="Every model parameter (the keys of `/model-registry/current`'s "
+                                               "`params`), each an integer in its range, as statements carry them.")
+    description: str = Field(description="What the version changes and why (1–2000 characters).")
 
 
 class Health(BaseModel):

@@ -104,6 +104,10 @@ SECRETS = {
     "ZKP_PROVER_COMMAND": "remote-prove --token TOKENXYZ123 {statement} {out}",
     "ZKP_ATLANTIC_API_KEY": "sk-atl-SECRET-0123456789",
     "ZKP_INTEGRITY_RPC_URL": "https://sepolia.example/rpc/v0_8/INTEGRITYKEY4242",
+    "ZKP_EXECUTION_KEYSTORE_PASSWORD": "KEYSTOREPASS55",
+    "ZKP_EXECUTION_PRIVATE_KEY": "0x5e3a1c0ffee0badc0de",
+    "ZKP_EXECUTION_RPC_URLS": "https://a.example/rpc/EXECKEY1,https://b.example/rpc/EXECKEY2",
+    "ZKP_ADMIN_TOKEN_SHA256": "5f0c" * 16,
 }
 
 
@@ -113,7 +117,8 @@ def test_secrets_never_show_in_repr_str_or_json():
     for shown in (repr(settings), str(settings), settings.model_dump_json(), repr(settings.database),
                   str(settings.atlantic), settings.source.model_dump_json()):
         for secret in ("DBPASSWORD123", "TESTPASSWORD9", "DAGSTERPASS77", "KEYKEYKEY", "BACKUPKEY999",
-                       "TOKENXYZ123", "SECRET-0123456789", "INTEGRITYKEY4242"):
+                       "TOKENXYZ123", "SECRET-0123456789", "INTEGRITYKEY4242", "KEYSTOREPASS55", "0x5e3a1c0ffee0badc0de",
+                       "EXECKEY1", "5f0c" * 16):
             assert secret not in shown
     assert settings.secrets() == SECRETS  # the values stay available to the code that uses them
 

@@ -30,6 +30,7 @@ validates an explicit mapping instead of the process environment.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from functools import lru_cache
@@ -233,6 +234,30 @@ class AtlanticSettings(_Group):
     bootloader_hash: AnyBaseInt | None = _var("ZKP_ATLANTIC_BOOTLOADER_HASH")
 
 
+def _sha256_digests(value: SecretStr | None) -> SecretStr | None:
+    """Each comma-separated entry a SHA-256 hex digest (the value itself never goes into the error)."""
+    if value is not None:
+        for part in _comma_list(value.get_secret_value()):
+            if not re.fullmatch(r"[0-9a-fA-F]{64}", part):
+                raise ValueError("each entry must be a SHA-256 digest: 64 hex digits, comma-separated")
+    return value
+
+
+class AdminSettings(_Group):
+    """Who may call the API's admin endpoints (``api/auth.py``; README, "Admin").
+
+    Only hashes are configured, never the tokens: a leaked configuration does not let anyone in.
+    Unset: every admin endpoint answers 503 (admin is off), whatever token is sent.
+    """
+
+    token_sha256: Annotated[SecretStr | None, AfterValidator(_sha256_digests)] = _var("ZKP_ADMIN_TOKEN_SHA256")
+
+    @property
+    def token_hashes(self) -> list[str]:
+        """The configured digests, lowercase hex."""
+        return [h.lower() for h in _comma_list(self.token_sha256.get_secret_value())] if self.token_sha256 else []
+
+
 class IntegritySettings(_Group):
     """The on-chain fact check against Integrity's FactRegistry (off without a node)."""
 
@@ -312,6 +337,7 @@ class Settings(BaseSettings):
     atlantic: AtlanticSettings = Field(default_factory=AtlanticSettings)
     integrity: IntegritySettings = Field(default_factory=IntegritySettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, Body, HTTPException, Path, Request, Response
 
-from api.deps import SessionDep, SessionReleasingRoute
-from api.schemas import ModelVersion
-from zk_pipeline.services import model_versions
+from api.auth import ADMIN_RESPONSES, AdminDep
+from api.deps import SessionDep, SessionReleasingRoute, resolve_database_url
+from api.schemas import ModelDefinition, ModelVersion
+from zk_pipeline.db.session import session_scope
+from zk_pipeline.services import model_registration, model_versions
 
 router = APIRouter(prefix="/model-registry", tags=["model-registry"], route_class=SessionReleasingRoute)
 
@@ -50,3 +52,33 @@ def get_version(
     if row is None:
         raise HTTPException(404, detail=f"model version {version} not found")
     return ModelVersion.model_validate(row)
+
+
+@router.post(
+    "/register",
+    response_model=ModelVersion,
+    status_code=201,
+    summary="Register a model version (admin)",
+    responses={
+        **ADMIN_RESPONSES,
+        409: {"description": "These parameters are a version on record already (its number and hash are named)."},
+        422: {"description": "Not a valid model: the detail names the parameter and its rule."},
+    },
+)
+def register(
+    request: Request,
+    response: Response,
+    admin: AdminDep,
+    definition: Annotated[ModelDefinition, Body()],
+) -> ModelVersion:
+    """Checks every parameter by the rules statements are checked by, computes the model hash for the next
+    version number and stores it, immutable (`origin: registered`); **201** with `Location` naming it.
+
+    The pipeline does not run registered versions: it computes with the versions defined in its code
+    (README, "Model registry").
+    """
+    with session_scope(resolve_database_url(request)) as s:
+        row = model_registration.register(s, definition.model_dump())
+        registered = ModelVersion.model_validate(row)
+    response.headers["Location"] = request.app.url_path_for("get_version", version=registered.version)
+    return registered

@@ -10,11 +10,13 @@ import argparse
 import re
 import sys
 
-from zk_pipeline.cli import allocate_cmd, db_cmd, execute_cmd, features_cmd, prove_cmd, run_cmd, stone_cmd
+from zk_pipeline.cli import (
+    allocate_cmd, db_cmd, execute_cmd, features_cmd, model_cmd, prove_cmd, run_cmd, stone_cmd,
+)
 from zk_pipeline.cli.output import fail
 from zk_pipeline.settings import SettingsError
 
-COMMAND_MODULES = [features_cmd, allocate_cmd, prove_cmd, stone_cmd, db_cmd, run_cmd, execute_cmd]
+COMMAND_MODULES = [features_cmd, allocate_cmd, prove_cmd, stone_cmd, db_cmd, run_cmd, execute_cmd, model_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -79,6 +79,9 @@ class ModelVersionRecord(Base):
     description: Mapped[str] = mapped_column(Text)
     is_current: Mapped[bool] = mapped_column(Boolean, default=False)
     registered_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    #: ``code`` (``risk/registry.py``, mirrored at sync) or ``registered`` (``POST /model-registry/register``,
+    #: ``zkp model register``; immutable: a trigger refuses any change, migration 0008).
+    origin: Mapped[str] = mapped_column(String(16), server_default="code")
 
 
 class RiskFeature(Base):

@@ -29,3 +29,9 @@ class UpstreamFailed(ServiceError):
     """A system the answer depends on (a Starknet node) failed and nothing recorded here can answer instead."""
 
     status = 502
+
+
+class Conflict(ServiceError):
+    """The request contradicts what is recorded (a model registered already, a decision executed already)."""
+
+    status = 409
