@@ -108,6 +108,8 @@ SECRETS = {
     "ZKP_EXECUTION_PRIVATE_KEY": "0x5e3a1c0ffee0badc0de",
     "ZKP_EXECUTION_RPC_URLS": "https://a.example/rpc/EXECKEY1,https://b.example/rpc/EXECKEY2",
     "ZKP_ADMIN_TOKEN_SHA256": "5f0c" * 16,
+    "ZKP_CELERY_BROKER_URL": "redis://:BROKERPASS31@cache.internal:6379/0",
+    "ZKP_CELERY_BACKEND_URL": "redis://:BACKENDPASS47@cache.internal:6379/1",
 }
 
 

@@ -22,8 +22,8 @@ from zk_pipeline.automation import (
     CATCH_UP, catch_up_automation, hourly_schedule, interrupted_proofs_sensor, proof_requests_sensor,
     run_requests_sensor,
 )
+from zk_pipeline.executors import pipeline_executor
 from zk_pipeline.jobs import allocation_job, proof_request_job
-from zk_pipeline.pool_wait import sleeping_in_process_executor
 from zk_pipeline.resources import (
     DatabaseResource, IntegrityResource, MetricsSourceResource, ProverResource, RiskModelResource,
 )
@@ -55,7 +55,7 @@ defs = Definitions(
     schedules=[hourly_schedule],
     sensors=[catch_up_automation, run_requests_sensor, proof_requests_sensor, interrupted_proofs_sensor],
     # Runs the catch-up automation launches use it too (their implicit asset job has no executor of its own).
-    executor=sleeping_in_process_executor,
+    executor=pipeline_executor(settings),
     resources={
         "database": DatabaseResource(url=EnvVar("DATABASE_URL")),
         "metrics_source": MetricsSourceResource(

@@ -12,7 +12,7 @@ from sqlalchemy.orm import sessionmaker
 
 from zk_pipeline.assets.proving import attempts_table
 from zk_pipeline.db.session import get_engine
-from zk_pipeline.pool_wait import sleeping_in_process_executor
+from zk_pipeline.executors import pipeline_executor
 from zk_pipeline.prover_pipes import prover_pipes
 from zk_pipeline.provers.orchestrator import ProofJobFailed, run_job
 from zk_pipeline.resources import DatabaseResource, ProverResource
@@ -21,7 +21,7 @@ from zk_pipeline.services import dagster_runs, proof_requests
 allocation_job = define_asset_job(
     dagster_runs.ALLOCATION_JOB,
     selection=AssetSelection.all(),
-    executor_def=sleeping_in_process_executor,
+    executor_def=pipeline_executor(),
     description="Metrics → features → risk → allocation → proof → fact → decision for one hour.",
 )
 
@@ -61,7 +61,7 @@ def prove_requested_statement(context: OpExecutionContext, config: ProofRequestC
         "attempts": MetadataValue.md(table), **children.metadata()})
 
 
-@job(executor_def=sleeping_in_process_executor, tags={dagster_runs.LAUNCHED_BY_TAG: "api"},
+@job(executor_def=pipeline_executor(), tags={dagster_runs.LAUNCHED_BY_TAG: "api"},
      description="One proof requested through the API (POST /proofs/generate), in the prover pool.")
 def proof_request_job():
     prove_requested_statement()

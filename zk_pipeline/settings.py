@@ -234,6 +234,17 @@ class AtlanticSettings(_Group):
     bootloader_hash: AnyBaseInt | None = _var("ZKP_ATLANTIC_BOOTLOADER_HASH")
 
 
+class ExecutorSettings(_Group):
+    """Where a run's steps execute: in the run's own process, or as Celery tasks on workers
+    (``zk_pipeline/executors.py``; README, "Beyond one machine")."""
+
+    kind: Annotated[Literal["in_process", "celery"], BeforeValidator(_lower)] = _var("ZKP_EXECUTOR", "in_process")
+    #: Unset: the PostgreSQL of ``DATABASE_URL`` through kombu's SQLAlchemy transport.
+    celery_broker_url: SecretStr | None = _var("ZKP_CELERY_BROKER_URL")
+    #: Unset: the broker's own store (``executors.celery_urls``).
+    celery_backend_url: SecretStr | None = _var("ZKP_CELERY_BACKEND_URL")
+
+
 def _sha256_digests(value: SecretStr | None) -> SecretStr | None:
     """Each comma-separated entry a SHA-256 hex digest (the value itself never goes into the error)."""
     if value is not None:
@@ -338,6 +349,7 @@ class Settings(BaseSettings):
     integrity: IntegritySettings = Field(default_factory=IntegritySettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
+    executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
