@@ -1,9 +1,10 @@
 """The jobs Dagster runs: the hourly graph, and one proof the API recorded.
 
-Both use the in-process executor whose wait for a pool sleeps (``pool_wait``):
-the graph is a chain (nothing to run in parallel) and the prover runs in a
-child process anyway, so a process per step would only add ~4 s of start-up
-to each step. Every proof — the pipeline's ``allocation_proof`` and
+Both use the executor ``ZKP_EXECUTOR`` names (``executors.py``): by default the
+in-process executor whose wait for a pool sleeps (``pool_wait``) — the graph is
+a chain (nothing to run in parallel) and the prover runs in a child process
+anyway, so a process per step would only add ~4 s of start-up to each step —
+or Celery workers. Every proof — the pipeline's ``allocation_proof`` and
 ``prove_requested_statement`` here — runs in the ``prover`` pool.
 """
 
