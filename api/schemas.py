@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
@@ -213,3 +214,63 @@ class OrchestrationStatus(BaseModel):
     ended_at: UtcDatetime | None
     failed_step: str | None = Field(description="The first step that failed, for a failed run.")
     errors: list[str] = Field(description="Why the run failed (failed steps, then the run), secrets removed.")
+
+
+# --- Execution on Starknet -------------------------------------------------------------------------
+
+
+class ExecuteAllocationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelled `send` must not become a default
+
+    decision_id: uuid.UUID = Field(description="The decision to execute (any case).")
+    send: bool | None = Field(default=None, description=(
+        "Send the transaction (`true`) or dry-run it (`false`: built, signed, simulated, recorded `prepared`). "
+        "Default: `ZKP_EXECUTION_SEND`. `true` is refused (422) where `ZKP_EXECUTION_SEND` is off."))
+
+
+class ExecutionRequestInfo(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    request_id: str = Field(validation_alias="id")
+    state: str = Field(description="`pending` (recorded, no run yet), `launched` (`run_id` executes it), "
+                                   "`finished` (the outcome is the execution's status), `failed` (see `error`).")
+    send: bool = Field(description="Whether the run sends, or dry-runs.")
+    origin: str = Field(description="`api` (an admin asked) or `auto` (`ZKP_EXECUTION_AUTO`).")
+    run_id: str | None = Field(description="The Dagster run of `execution_job` that executes it.")
+    error: str | None = Field(description="Why its run ended without recording a transaction, secrets removed.")
+    created_at: UtcDatetime
+    launched_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
+
+
+class ExecutionAccepted(BaseModel):
+    decision_id: str
+    request: ExecutionRequestInfo
+    already_requested: bool = Field(description="The decision had an open request (pending, or its run still "
+                                                "going): it is returned, HTTP 200; nothing new was recorded.")
+    status_url: str = Field(description="Path of `GET /api/v1/risk-engine/execution/{decision_id}`, to poll.")
+    note: str | None = None
+
+
+class ExecutionState(BaseModel):
+    decision_id: str
+    status: str = Field(description="`requested` (a request waits for or is in its run), `refused` (the latest "
+                                    "request's run recorded no transaction: see `request.error`), or the "
+                                    "execution's: `prepared` (dry run), `submitted`, `accepted`, `reverted`, "
+                                    "`failed`.")
+    executed: bool = Field(description="True once the transaction is accepted on chain.")
+    transaction_hash: str | None
+    nonce: int | None
+    block_number: int | None
+    chain_id: str | None
+    sender_address: str | None
+    target: str | None = Field(description="`risk_engine` or `router`.")
+    contract_address: str | None
+    actual_fee: dict[str, Any] | None = Field(description="`{amount, unit}` from the receipt.")
+    error: str | None = Field(description="Why it failed or reverted, the dry run's simulation result, "
+                                          "or what is pending.")
+    created_at: UtcDatetime | None
+    updated_at: UtcDatetime | None
+    submitted_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
+    request: ExecutionRequestInfo | None = Field(description="The latest execution request for the decision.")

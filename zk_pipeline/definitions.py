@@ -22,6 +22,7 @@ from zk_pipeline.automation import (
     CATCH_UP, catch_up_automation, hourly_schedule, interrupted_proofs_sensor, proof_requests_sensor,
     run_requests_sensor,
 )
+from zk_pipeline.execution_automation import execution_job, execution_requests_sensor
 from zk_pipeline.executors import pipeline_executor
 from zk_pipeline.jobs import allocation_job, proof_request_job
 from zk_pipeline.resources import (
@@ -51,9 +52,10 @@ source, provers, integrity = settings.source, settings.provers, settings.integri
 
 defs = Definitions(
     assets=all_assets,
-    jobs=[allocation_job, proof_request_job],
+    jobs=[allocation_job, proof_request_job, execution_job],
     schedules=[hourly_schedule],
-    sensors=[catch_up_automation, run_requests_sensor, proof_requests_sensor, interrupted_proofs_sensor],
+    sensors=[catch_up_automation, run_requests_sensor, proof_requests_sensor, interrupted_proofs_sensor,
+             execution_requests_sensor],
     # Runs the catch-up automation launches use it too (their implicit asset job has no executor of its own).
     executor=pipeline_executor(settings),
     resources={

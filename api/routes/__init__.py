@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from api.routes import health, model_registry, proofs, risk_engine, verification
+from api.routes import execution, health, model_registry, proofs, risk_engine, verification
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(risk_engine.router)
+api_router.include_router(execution.router)
 api_router.include_router(model_registry.router)
 api_router.include_router(proofs.router)
 api_router.include_router(verification.router)

@@ -96,6 +96,7 @@ def test_openapi_documents_every_endpoint():
     assert set(ops) == {
         ("/api/v1/risk-engine/decisions", "get"), ("/api/v1/risk-engine/decision/{decision_id}", "get"),
         ("/api/v1/risk-engine/orchestrate-allocation", "post"), ("/api/v1/risk-engine/orchestration/{run_id}", "get"),
+        ("/api/v1/risk-engine/execute-allocation", "post"), ("/api/v1/risk-engine/execution/{decision_id}", "get"),
         ("/api/v1/model-registry/current", "get"), ("/api/v1/model-registry/history", "get"),
         ("/api/v1/model-registry/version/{version}", "get"), ("/api/v1/model-registry/register", "post"),
         ("/api/v1/health", "get"),

@@ -357,3 +357,47 @@ class Execution(Base):
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
     submitted_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class ExecutionRequestState(str, enum.Enum):
+    """``pending``: recorded, no run yet; ``launched``: ``run_id`` executes it; ``finished``: its run recorded
+    an outcome in ``executions``; ``failed``: its run ended without one (refused, or no node answered)."""
+
+    pending = "pending"
+    launched = "launched"
+    finished = "finished"
+    failed = "failed"
+
+
+class ExecutionRequest(Base):
+    """A request to execute one decision (``POST /risk-engine/execute-allocation``, or recorded by
+    ``execution_requests_sensor`` for a new decision when ``ZKP_EXECUTION_AUTO`` is on).
+
+    The API only records it; the sensor turns it into one run of ``execution_job`` (run key
+    ``execution-<id>``). At most one request per decision is pending (the partial unique index), so
+    a second request, from any API process, joins the first. What the run did is in ``executions``.
+    """
+
+    __tablename__ = "execution_requests"
+    __table_args__ = (
+        Index("uq_execution_requests_pending_decision", "decision_id", unique=True,
+              postgresql_where=text("state = 'pending'")),
+        Index(None, "decision_id", "created_at"),
+        Index(None, "state"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    decision_id: Mapped[str] = mapped_column(ForeignKey("allocation_decisions.decision_id"))
+    #: Send (``True``) or dry-run; sending is asked only where ``ZKP_EXECUTION_SEND`` allows it.
+    send: Mapped[bool] = mapped_column(Boolean)
+    #: ``api`` (an admin asked) or ``auto`` (``ZKP_EXECUTION_AUTO``).
+    origin: Mapped[str] = mapped_column(String(16))
+    state: Mapped[ExecutionRequestState] = mapped_column(
+        Enum(ExecutionRequestState, name="execution_request_state", schema=APP_SCHEMA),
+        default=ExecutionRequestState.pending)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    #: Why its run ended without an outcome (the refusal or the failure), secrets removed.
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    launched_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
