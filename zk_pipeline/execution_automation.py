@@ -12,6 +12,12 @@ Why a sensor-driven job and not an ``allocation_execution`` asset in the hourly 
   (``ZKP_EXECUTION_AUTO``), is then the same thing: a request row, one run (run key
   ``execution-<request id>``), one op in the ``starknet_sender`` pool.
 
+So the step after ``allocation_decision`` is this job: with ``ZKP_EXECUTION_AUTO`` on (off by
+default), ``execution_requests_sensor`` records a request (origin ``auto``) for every decision
+recorded since it was switched on, and runs it like any other; a dry run unless
+``ZKP_EXECUTION_SEND`` is on. Off, nothing is executed unless an admin asks, and the hourly graph
+never knows the difference.
+
 The op runs in the pool ``starknet_sender``, whose limit is 1 (``deploy/dagster.yaml``), so two runs
 never sign with the account at once and nonces never race; ``execution.records.exclusive`` holds
 PostgreSQL advisory locks on the decision and the account besides, for anything that runs outside
@@ -22,6 +28,9 @@ receipt's actual fee, or, for a dry run, the most the resource bounds allow).
 """
 
 # No ``from __future__ import annotations``: Dagster reads the op's config and resource types from its annotations.
+import json
+from datetime import datetime, timedelta
+
 from dagster import (
     Config, DefaultSensorStatus, Failure, MetadataValue, OpExecutionContext, Output, RunRequest,
     SensorEvaluationContext, SensorResult, SkipReason, job, op, sensor,
@@ -31,6 +40,8 @@ from zk_pipeline.resources import DatabaseResource
 from zk_pipeline.services import dagster_runs, executions
 
 POOL = "starknet_sender"
+#: How far each ``ZKP_EXECUTION_AUTO`` tick looks back before the previous one.
+AUTO_OVERLAP = timedelta(minutes=10)
 OP_NAME = "execute_requested_decision"
 
 
@@ -101,11 +112,44 @@ def execution_job():
     execute_requested_decision()
 
 
+def auto_requests(context: SensorEvaluationContext, session) -> list[str]:
+    """With ``ZKP_EXECUTION_AUTO`` on: requests for the decisions recorded since the last tick; their ids.
+
+    The sensor's cursor holds when auto was switched on and when the last tick looked. The first tick
+    after switching on only sets it, so decisions recorded before (last week's, while it was off) are
+    never executed by it; switching off clears it. Each tick looks back ``AUTO_OVERLAP`` before the last
+    one (a decision's ``recorded_at`` is its transaction's start, which may commit later); a decision
+    with a request or an execution already is never requested twice.
+    """
+    from zk_pipeline.settings import get_settings
+
+    cfg = get_settings().execution
+    if not cfg.auto:
+        if context.cursor:
+            context.log.info("ZKP_EXECUTION_AUTO is off: decisions are executed only when requested")
+        context.update_cursor(None)
+        return []
+    now = executions.database_now(session)
+    state = json.loads(context.cursor) if context.cursor else None
+    if state is None:
+        context.log.info("ZKP_EXECUTION_AUTO is on: every decision recorded from now on is executed")
+        context.update_cursor(json.dumps({"activated": now.isoformat(), "checked": now.isoformat()}))
+        return []
+    after = max(datetime.fromisoformat(state["activated"]), datetime.fromisoformat(state["checked"]) - AUTO_OVERLAP)
+    made = executions.record_auto_requests(session, after, send=cfg.send)
+    context.update_cursor(json.dumps({"activated": state["activated"], "checked": now.isoformat()}))
+    if made:
+        context.log.info(f"ZKP_EXECUTION_AUTO: execution requested for decisions {', '.join(made)}")
+    return made
+
+
 @sensor(job=execution_job, minimum_interval_seconds=5, default_status=DefaultSensorStatus.RUNNING)
 def execution_requests_sensor(context: SensorEvaluationContext, database: DatabaseResource):
-    """One run of ``execution_job`` per pending execution request."""
+    """One run of ``execution_job`` per pending execution request (with ``ZKP_EXECUTION_AUTO``, first a
+    request for each decision recorded since the last tick)."""
     instance, launch = context.instance, []
     with database.session() as s:
+        auto_requests(context, s)
         for request_id, origin in executions.pending_requests(s):
             run_id = dagster_runs.run_tagged(instance, executions.REQUEST_TAG, request_id)
             if run_id is not None:

@@ -299,6 +299,8 @@ class ExecutionSettings(_Group):
     #: Comma-separated, in the order they are tried.
     rpc_urls: SecretStr | None = _var("ZKP_EXECUTION_RPC_URLS")
     send: bool = _var("ZKP_EXECUTION_SEND", False)
+    #: Request the execution of every decision recorded from now on (``execution_automation.py``).
+    auto: bool = _var("ZKP_EXECUTION_AUTO", False)
     #: Unset: on for the risk engine (it reads the registry), off for the router.
     require_onchain_fact: bool | None = _var("ZKP_EXECUTION_REQUIRE_ONCHAIN_FACT")
     min_security_bits: Annotated[int, Field(ge=1)] = _var("ZKP_EXECUTION_MIN_SECURITY_BITS", 96)

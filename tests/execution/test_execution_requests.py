@@ -1,6 +1,7 @@
 """Execution through the API and Dagster: an admin records a request, the sensor makes one run of
 ``execution_job``, the run executes the decision against the Starknet node double, the GET reports it.
 
+With ``ZKP_EXECUTION_AUTO`` on, the same sensor requests every decision recorded after it was switched on.
 The sensor is evaluated and its runs executed in this process on a real instance (PostgreSQL storage),
 as ``tests/api/dagster_work.py`` does for the other requests. The key-leak scan covers what Dagster
 keeps of a run: its event log (messages and metadata), its run config and its tags.
@@ -10,19 +11,24 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 
 import pytest
-from dagster import DagsterEventType
+from dagster import DagsterEventType, SensorResult, build_sensor_context
 from dagster._serdes import serialize_value
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from api.main import create_app
 from tests.api.dagster_work import evaluate, execute
 from tests.api.test_admin import TOKEN, bearer, sha256
-from tests.execution.conftest import PRIVATE_KEY, record_decision, register_fact
+from tests.execution.conftest import HOUR, PRIVATE_KEY, record_decision, register_fact
 from tests.execution.test_cli_and_secrets import _database_text
 from tests.execution.test_keys import PASSWORD, keystore, secret_spellings
+from zk_pipeline.db.models import ExecutionRequest
+from zk_pipeline.db.session import session_scope
 from zk_pipeline.execution_automation import execution_requests_sensor
+from zk_pipeline.resources import DatabaseResource
 
 EXECUTE = "/api/v1/risk-engine/execute-allocation"
 
@@ -130,3 +136,32 @@ def test_a_dry_run_and_a_sent_run_leave_the_key_nowhere(client, db_url, dagster_
     for where, content in seen.items():
         for secret in secret_spellings(PRIVATE_KEY) + [PASSWORD]:
             assert secret not in content, f"the key or its password shows in {where}"
+
+
+def tick(instance, db_url, cursor):
+    """One evaluation of the sensor with the cursor the daemon kept; (run requests, the new cursor)."""
+    context = build_sensor_context(instance=instance, resources={"database": DatabaseResource(url=db_url)},
+                                   cursor=cursor)
+    result = execution_requests_sensor(context)
+    return (list(result.run_requests or []) if isinstance(result, SensorResult) else []), context.cursor
+
+
+def test_auto_executes_every_decision_recorded_after_it_was_switched_on(db_url, dagster_instance, node,
+                                                                        execution_env):
+    before = record_decision(db_url, hour=HOUR - timedelta(hours=1))
+    assert tick(dagster_instance, db_url, None) == ([], None)  # off: nothing
+    execution_env.setenv("ZKP_EXECUTION_AUTO", "true")
+    requested, cursor = tick(dagster_instance, db_url, None)
+    assert requested == [] and cursor is not None  # switched on: only what is recorded from now on
+    made = record_decision(db_url)
+    register_fact(node, made.fact_hash)
+    (request,), cursor = tick(dagster_instance, db_url, cursor)
+    assert request.tags["zkp/launched_by"] == "auto"
+    result = execute(dagster_instance, "execution_job", request)
+    assert result.success and output_metadata(result)["status"] == "prepared" and node.sent == {}
+    assert tick(dagster_instance, db_url, cursor)[0] == []  # never twice
+    with session_scope(db_url) as s:
+        requested_for = {r.decision_id: r.origin for r in s.scalars(select(ExecutionRequest))}
+    assert requested_for == {made.decision_id: "auto"} and before.decision_id not in requested_for
+    execution_env.setenv("ZKP_EXECUTION_AUTO", "false")
+    assert tick(dagster_instance, db_url, cursor) == ([], None)  # off again: the cursor is cleared

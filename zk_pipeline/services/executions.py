@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -114,6 +114,28 @@ def request_execution(session: Session, instance, decision_id: str, send: bool |
     if inserted is None:  # another API process recorded a request for this decision a moment ago
         return Requested(open_request(session, None, decision_id), existing=True)
     return Requested(session.get(ExecutionRequest, request_id), existing=False)
+
+
+def record_auto_requests(session: Session, after: datetime, send: bool, limit: int = 100) -> list[str]:
+    """Requests (origin ``auto``) for decisions recorded after ``after`` that have neither an execution
+    nor a request; their decision ids. ``ZKP_EXECUTION_AUTO``'s sensor calls it on every tick."""
+    fresh = session.scalars(select(AllocationDecision.decision_id).where(
+        AllocationDecision.recorded_at > after, AllocationDecision.transaction_hash.is_(None),
+        ~select(Execution.decision_id).where(Execution.decision_id == AllocationDecision.decision_id).exists(),
+        ~select(ExecutionRequest.id).where(ExecutionRequest.decision_id == AllocationDecision.decision_id).exists(),
+    ).order_by(AllocationDecision.recorded_at).limit(limit)).all()
+    for decision_id in fresh:
+        session.execute(insert(ExecutionRequest).values(
+            id=str(uuid.uuid4()), decision_id=decision_id, send=send, origin="auto",
+            state=ExecutionRequestState.pending,
+        ).on_conflict_do_nothing(index_elements=["decision_id"],
+                                 index_where=ExecutionRequest.state == ExecutionRequestState.pending))
+    return list(fresh)
+
+
+def database_now(session: Session) -> datetime:
+    """The database's clock, the one ``recorded_at`` is written by."""
+    return session.scalar(select(func.now()))
 
 
 def pending_requests(session: Session, limit: int = 100) -> list[tuple[str, str]]:
