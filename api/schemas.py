@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 # PostgreSQL returns timestamptz in the session's time zone; the API always speaks UTC.
 UtcDatetime = Annotated[datetime, AfterValidator(lambda d: d.astimezone(timezone.utc))]
@@ -223,9 +223,9 @@ class ExecuteAllocationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelled `send` must not become a default
 
     decision_id: uuid.UUID = Field(description="The decision to execute (any case).")
-    send: bool | None = Field(default=None, description=(
+    send: StrictBool | None = Field(default=None, description=(
         "Send the transaction (`true`) or dry-run it (`false`: built, signed, simulated, recorded `prepared`). "
-        "Default: `ZKP_EXECUTION_SEND`. `true` is refused (422) where `ZKP_EXECUTION_SEND` is off."))
+        "Default: `ZKP_EXECUTION_SEND`. `true` is refused (409) where `ZKP_EXECUTION_SEND` is off."))
 
 
 class ExecutionRequestInfo(BaseModel):

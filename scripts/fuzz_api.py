@@ -4,7 +4,8 @@ Starts an embedded PostgreSQL in a temporary directory (or uses ``DATABASE_URL``
 migrates it, records one real decision with its verified proof (one in-process
 materialization of the asset graph, so the id-taking routes have something to
 find), points ``DAGSTER_HOME`` at a Dagster instance on the same database (as
-``zkp run`` does: the orchestration routes read Dagster's run storage), serves
+``zkp run`` does: the orchestration routes read Dagster's run storage), configures a
+throwaway admin token (sent with every request, so the admin endpoints are fuzzed too), serves
 the API with uvicorn on 127.0.0.1 and runs ``st run`` with
 ``fuzz/schemathesis.toml`` (every check, fixed seed and budget). Exit status is
 Schemathesis's: 0 when no check failed.
@@ -14,7 +15,9 @@ Usage: ``python scripts/fuzz_api.py [extra st run options]``
 
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -36,6 +39,9 @@ def main(argv: list[str]) -> int:
         seed_real_decision(url)
         shutil.copy(ROOT / "deploy" / "dagster.yaml", Path(home) / "dagster.yaml")
         os.environ.update(DAGSTER_HOME=home, DAGSTER_PG_URL=url.replace("postgresql://", "postgresql+psycopg2://", 1))
+        # The admin endpoints are fuzzed as an admin calls them: a throwaway token, its digest in the settings.
+        token = secrets.token_urlsafe(32)
+        os.environ["ZKP_ADMIN_TOKEN_SHA256"] = hashlib.sha256(token.encode()).hexdigest()
         try:
             api, base = start_api("api.main:app", url, seconds=60)
         except RuntimeError as exc:
@@ -45,8 +51,8 @@ def main(argv: list[str]) -> int:
             st = Path(sys.executable).with_name("st")
             cmd = [str(st), "--config-file", str(CONFIG), "run", f"{base}/openapi.json",
                    "--phases", "examples,coverage,fuzzing", "--no-color", *argv]
-            print("[fuzz] " + " ".join(cmd[1:]), flush=True)
-            return subprocess.run(cmd, cwd=ROOT).returncode
+            print("[fuzz] " + " ".join(cmd[1:]) + " -H 'Authorization: Bearer …'", flush=True)
+            return subprocess.run([*cmd, "-H", f"Authorization: Bearer {token}"], cwd=ROOT).returncode
         finally:
             api.terminate()
             api.wait(10)

@@ -36,8 +36,9 @@ def _instance_or_none(settings):
               "description": "The decision has an open request (pending, or its run going on): it is returned "
                              "(`already_requested: true`)."},
         404: {"description": "No such decision."},
-        409: {"description": "The decision is settled on chain (accepted or reverted): it is not executed again."},
-        422: {"description": "A malformed body, or `send: true` where `ZKP_EXECUTION_SEND` is off."},
+        409: {"description": "The decision is settled on chain (accepted or reverted): it is not executed again; "
+                             "or `send: true` where this deployment does not send (`ZKP_EXECUTION_SEND` off)."},
+        422: {"description": "A malformed body."},
     },
 )
 def execute_allocation(request: Request, response: Response, settings: SettingsDep, admin: AdminDep,

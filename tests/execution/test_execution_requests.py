@@ -67,7 +67,9 @@ def test_a_request_is_recorded_once_and_becomes_one_dry_run(client, db_url, dags
     assert waiting["status"] == "requested" and waiting["transaction_hash"] is None
     # Sending is off in this deployment: a request to send is refused, the open one is untouched.
     refused = client.post(EXECUTE, json={"decision_id": made.decision_id, "send": True}, headers=bearer(TOKEN))
-    assert refused.status_code == 422 and "ZKP_EXECUTION_SEND" in refused.json()["detail"]
+    assert refused.status_code == 409 and "ZKP_EXECUTION_SEND" in refused.json()["detail"]
+    for body in ({"decision_id": made.decision_id, "send": 0}, {"decision_id": made.decision_id, "sned": False}):
+        assert client.post(EXECUTE, json=body, headers=bearer(TOKEN)).status_code == 422  # strict, no stray keys
 
     (result,) = run_requests(dagster_instance, db_url)
     assert result.success

@@ -28,7 +28,7 @@ from zk_pipeline.db.models import (
 )
 from zk_pipeline.redaction import public_text
 from zk_pipeline.services import dagster_runs
-from zk_pipeline.services.errors import Conflict, InvalidRequest, NotFound
+from zk_pipeline.services.errors import Conflict, NotFound
 from zk_pipeline.settings import ExecutionSettings
 
 EXECUTION_JOB = "execution_job"
@@ -98,7 +98,7 @@ def request_execution(session: Session, instance, decision_id: str, send: bool |
         raise Conflict(f"decision {decision_id} is settled on chain ({status}: transaction "
                        f"{decision.transaction_hash or row.transaction_hash}); it is not executed again")
     if send and not cfg.send:
-        raise InvalidRequest("sending is off in this deployment (ZKP_EXECUTION_SEND is not true): "
+        raise Conflict("sending is off in this deployment (ZKP_EXECUTION_SEND is not true): "
                              "omit `send` or set it to false for a dry run")
     send = cfg.send if send is None else send
     existing = open_request(session, instance, decision_id)
