@@ -57,11 +57,13 @@ def wait_for(predicate, timeout: float, what: str, every: float = 0.5):
 
 
 def blocked_step_message(instance) -> bool:
-    from dagster import EventRecordsFilter
+    """Whether the newest run's engine events say a step waits for the ``prover`` pool."""
     from dagster._core.events import DagsterEventType
 
-    records = instance.get_event_records(EventRecordsFilter(event_type=DagsterEventType.ENGINE_EVENT), limit=50,
-                                         ascending=False)
+    runs = instance.get_runs(limit=1)
+    if not runs:
+        return False
+    records = instance.get_records_for_run(runs[0].run_id, of_type=DagsterEventType.ENGINE_EVENT).records
     return any("blocked by limit for pool prover" in (r.event_log_entry.message or "") for r in records)
 
 

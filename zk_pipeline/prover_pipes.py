@@ -72,7 +72,10 @@ class ProverChildren:
         session = None
         try:
             if child.speaks_pipes:
-                with open_pipes_session(context=self.context, context_injector=PipesEnvContextInjector(),
+                # The op view of an asset step: Pipes only logs and reports messages here, and Dagster's Pipes
+                # code reads ``run_id``, deprecated on AssetExecutionContext.
+                op_context = getattr(self.context, "op_execution_context", self.context)
+                with open_pipes_session(context=op_context, context_injector=PipesEnvContextInjector(),
                                         message_reader=PipesTempFileMessageReader()) as session:
                     child.env.update(session.get_bootstrap_env_vars())
                     yield

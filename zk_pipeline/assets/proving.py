@@ -74,7 +74,7 @@ def allocation_proof(context: AssetExecutionContext, database: DatabaseResource,
     try:
         with prover_pipes(context) as children:
             outcome = prove_statement_job(factory, statement, backends, prover.policy(), hour=partition_hour(context),
-                                          run_id=context.run_id)
+                                          run_id=context.run.run_id)
     except ProofJobFailed as exc:
         with factory() as s:
             table = attempts_table(s, exc.job_id)
