@@ -171,6 +171,9 @@ def test_the_cli_reports_a_bad_variable_as_one_error_line(monkeypatch, capsys, t
     monkeypatch.setenv("ZKP_PROVER_TIMEOUT_S", "five minutes")
     assert main(["run", "--no-serve"]) == 2
     assert capsys.readouterr().err == "zkp: error: ZKP_PROVER_TIMEOUT_S: not a number\n"
+    # Every command checks every variable before it starts, so none wraps the error in its own words.
+    assert main(["migrate"]) == 2
+    assert capsys.readouterr().err == "zkp: error: ZKP_PROVER_TIMEOUT_S: not a number\n"
     assert not any(tmp_path.iterdir())  # nothing was started
 
 

@@ -14,7 +14,7 @@ from zk_pipeline.cli import (
     allocate_cmd, db_cmd, execute_cmd, features_cmd, model_cmd, prove_cmd, run_cmd, stone_cmd,
 )
 from zk_pipeline.cli.output import fail
-from zk_pipeline.settings import SettingsError
+from zk_pipeline.settings import SettingsError, get_settings
 
 COMMAND_MODULES = [features_cmd, allocate_cmd, prove_cmd, stone_cmd, db_cmd, run_cmd, execute_cmd, model_cmd]
 
@@ -42,8 +42,9 @@ def plain_text(doc: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        get_settings()  # every variable is checked before a command starts: one line naming a bad one
         return args.func(args)
-    except SettingsError as exc:  # a variable the command reads holds an unusable value
+    except SettingsError as exc:
         return fail(str(exc))
 
 
