@@ -29,6 +29,7 @@ from zk_pipeline.db.models import AllocationDecision, ProofAttempt, ProofJob, Pr
 from zk_pipeline.db.session import session_scope
 from zk_pipeline.risk.registry import get_version
 from zk_pipeline.run_health import run_worker
+from zk_pipeline.services.run_requests import request_run
 
 pytestmark = pytest.mark.slow
 
@@ -46,15 +47,19 @@ def test_daemon_fails_a_run_killed_mid_proof_frees_its_slot_and_retries_it(db_ur
     key = hour.strftime("%Y-%m-%d-%H:%M")
     mark = tmp_path / "first-attempt-hangs"
     env = {**os.environ, **dagster_home(tmp_path, scratch_db_url), "DATABASE_URL": db_url,
-           # The catch-up sensor then launches exactly this hour.
+           # One partition, this hour: nothing else for the schedule or the catch-up to launch.
            "ZKP_PARTITIONS_START": key,
            # The first proof attempt hangs (and is killed with its run); later ones fall back to builtin.
            "ZKP_PROVERS": "command,builtin", "ZKP_PROVER_MAX_ATTEMPTS": "1",
            "ZKP_PROVER_COMMAND": f"sh -c 'test -e {mark} || {{ touch {mark}; sleep 600; }}; exit 1'"}
     monkeypatch.setenv("DAGSTER_PG_URL", env["DAGSTER_PG_URL"])
+    # The hour is asked for as the API asks (the catch-up never takes the newest hour: it is the
+    # schedule's, at minute 5); the daemon's run_requests_sensor launches it.
+    with session_scope(db_url) as s:
+        request_run(s, None, key)
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance, daemon(env, tmp_path / "daemon.log"):
         wait_for(lambda: one(db_url, ProofAttempt, ProofAttempt.outcome == "running"), 300,
-                 "the sensor's run to start proving")
+                 "the requested run to start proving")
         (record,) = instance.get_run_records()
         first = record.dagster_run.run_id
         pid, _ = run_worker(instance, first)
