@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+
 from zk_pipeline.resources import (
     DatabaseResource, IntegrityResource, MetricsSourceResource, ProverResource, RiskModelResource,
 )
@@ -17,3 +21,18 @@ def pipeline_resources(url: str, prover: ProverResource | None = None, integrity
         "prover": prover or ProverResource(backoff_s=0.1),
         "integrity": integrity or IntegrityResource(),
     }
+
+
+def stop_process_group(proc: subprocess.Popen, grace_s: float = 30) -> None:
+    """SIGTERM the process group ``proc`` leads (started with ``start_new_session``); SIGKILL it after
+    ``grace_s``. A group that is already gone is left alone."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        proc.wait()
+        return
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -13,7 +13,6 @@ recorded the same decisions, proofs and facts.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import ROOT
+from tests.helpers import stop_process_group
 from tests.test_pool_wait import WORKER as RUN_ONE
 from tests.test_pool_wait import dagster_home, wait_for
 from zk_pipeline.db.models import AllocationDecision, ProofJob, VerifiedFact
@@ -99,17 +99,6 @@ def start_worker(name: str, env: dict[str, str], log: Path) -> subprocess.Popen:
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
 def records(url: str) -> dict:
     """What the backfill recorded, without ids or times that differ between two runs of the same hours."""
     with session_scope(url) as s:
@@ -172,7 +161,7 @@ def test_a_backfill_spreads_over_two_celery_workers_with_the_records_of_one_proc
             on_celery = backfill(celery_env)
         finally:
             for proc in workers.values():
-                stop(proc)
+                stop_process_group(proc, 20)
 
         run_ids = on_celery["runs"]
         assert {instance.get_run_by_id(r).status for r in run_ids} == {DagsterRunStatus.SUCCESS}

@@ -26,6 +26,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from tests.api.conftest import api_process
 from tests.api.test_proofs import small_statement
+from tests.helpers import stop_process_group
 from zk_pipeline import hours
 from zk_pipeline.db.models import OrchestrationRequest, ProofJob
 from zk_pipeline.db.session import session_scope
@@ -108,12 +109,7 @@ def test_requests_made_while_dagster_is_down_each_become_one_run_when_it_comes_b
             assert len(instance.get_runs(RunsFilter(tags={"zkp/proof_job_id": job_id}))) == 1
             assert len(instance.get_runs(RunsFilter(tags={"dagster/partition": hour}))) == 1
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-            daemon.wait(10)
+        stop_process_group(daemon, 30)
 
     with api_process(env, tmp_path / "c.log") as (_, c):
         job = httpx.get(f"{c}{API}/proofs/{job_id}", timeout=30).json()

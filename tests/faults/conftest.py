@@ -8,14 +8,13 @@ in ``pyproject.toml``: not collected, so neither run nor reported as skipped);
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 
 from tests.conftest import ROOT
+from tests.helpers import stop_process_group
 
 
 
@@ -28,9 +27,4 @@ def daemon(env: dict[str, str], log_path) -> Iterator[subprocess.Popen]:
         try:
             yield proc
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            stop_process_group(proc, 30)
