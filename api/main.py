@@ -37,6 +37,7 @@ from api.body_limits import BodyLimits
 from api.deps import DatabaseNotConfigured
 from api.routes import api_router
 from api.routes.proofs import BODY_LIMITS
+from zk_pipeline.db import model_versions
 from zk_pipeline.services.errors import ServiceError
 from zk_pipeline.settings import get_settings
 
@@ -153,6 +154,8 @@ def create_app(database_url: str | None = None, integrity=None) -> FastAPI:
         openapi_tags=TAGS,
     )
     app.state.database_url = database_url
+    # Registered model versions count wherever code ones do (a statement's registration, a pinned version).
+    model_versions.install(database_url)
     app.state.integrity = integrity
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

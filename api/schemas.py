@@ -48,8 +48,9 @@ class ModelVersion(BaseModel):
     description: str
     is_current: bool = Field(description="Whether the pipeline last synced this as the current version.")
     registered_at: UtcDatetime
-    origin: str = Field(description="`code` (defined in the code, run by the pipeline) or `registered` (through "
-                                    "`POST /model-registry/register`: stored and immutable, not run by the pipeline).")
+    origin: str = Field(description="`code` (defined in the code) or `registered` (through "
+                                    "`POST /model-registry/register`: stored and immutable; the pipeline runs it "
+                                    "where `ZKP_MODEL_VERSION` pins it).")
 
 
 class ModelDefinition(BaseModel):

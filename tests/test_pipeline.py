@@ -41,7 +41,8 @@ def test_definitions_load():
     assert graph.get(AssetKey("allocation_proof")).parent_keys == {AssetKey("allocation_proposal")}
     assert defs.resolve_schedule_def("allocation_job_schedule") is not None
     assert {s.name for s in defs.sensors} == {"catch_up_automation", "run_requests_sensor", "proof_requests_sensor",
-                                              "interrupted_proofs_sensor", "execution_requests_sensor"}
+                                              "interrupted_proofs_sensor", "execution_requests_sensor",
+                                              "execution_run_failures_sensor"}
     # Every asset carries the catch-up condition, so a missed hour runs as one run of all seven.
     assert all(graph.get(k).automation_condition is not None for k in graph.get_all_asset_keys())
 

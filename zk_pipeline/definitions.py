@@ -22,7 +22,8 @@ from zk_pipeline.automation import (
     CATCH_UP, catch_up_automation, hourly_schedule, interrupted_proofs_sensor, proof_requests_sensor,
     run_requests_sensor,
 )
-from zk_pipeline.execution_automation import execution_job, execution_requests_sensor
+from zk_pipeline.db import model_versions
+from zk_pipeline.execution_automation import execution_job, execution_requests_sensor, execution_run_failures_sensor
 from zk_pipeline.executors import pipeline_executor
 from zk_pipeline.jobs import allocation_job, proof_request_job
 from zk_pipeline.resources import (
@@ -49,13 +50,14 @@ def _secret(name: str, value) -> EnvVar | None:
 
 settings = get_settings()  # a bad variable stops the code location here, with one line naming it
 source, provers, integrity = settings.source, settings.provers, settings.integrity
+model_versions.install()  # registered model versions run like code ones (zk_pipeline/risk/registry.py)
 
 defs = Definitions(
     assets=all_assets,
     jobs=[allocation_job, proof_request_job, execution_job],
     schedules=[hourly_schedule],
     sensors=[catch_up_automation, run_requests_sensor, proof_requests_sensor, interrupted_proofs_sensor,
-             execution_requests_sensor],
+             execution_requests_sensor, execution_run_failures_sensor],
     # Runs the catch-up automation launches use it too (their implicit asset job has no executor of its own).
     executor=pipeline_executor(settings),
     resources={

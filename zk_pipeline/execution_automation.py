@@ -32,10 +32,12 @@ import json
 from datetime import datetime, timedelta
 
 from dagster import (
-    Config, DefaultSensorStatus, Failure, MetadataValue, OpExecutionContext, Output, RunRequest,
-    SensorEvaluationContext, SensorResult, SkipReason, job, op, sensor,
+    Config, DefaultSensorStatus, Failure, MetadataValue, OpExecutionContext, Output, RunFailureSensorContext,
+    RunRequest, SensorEvaluationContext, SensorResult, SkipReason, job, op, run_failure_sensor, sensor,
 )
+from dagster._core.storage.tags import WILL_RETRY_TAG
 
+from zk_pipeline.redaction import public_text
 from zk_pipeline.resources import DatabaseResource
 from zk_pipeline.services import dagster_runs, executions
 
@@ -162,3 +164,43 @@ def execution_requests_sensor(context: SensorEvaluationContext, database: Databa
     if not launch:
         return SkipReason("no execution request waits for a run")
     return SensorResult(run_requests=launch)
+
+
+def run_error(context: RunFailureSensorContext) -> str:
+    """What a failed run says went wrong: its steps' errors, else the run failure's own message."""
+    parts = []
+    for event in context.get_step_failure_events():
+        error = event.step_failure_data.error if event.step_failure_data else None
+        while error is not None and error.cause is not None:  # Dagster's wrapper around the op's own error
+            error = error.cause
+        text = error.message.strip() if error is not None else (event.message or "")
+        parts.append(f"{event.step_key}: {text}" if event.step_key else text)
+    if not parts:
+        parts.append(context.failure_event.message or context.dagster_run.status.value)
+    return "; ".join(p for p in parts if p)
+
+
+@run_failure_sensor(monitored_jobs=[execution_job], minimum_interval_seconds=5,
+                    default_status=DefaultSensorStatus.RUNNING)
+def execution_run_failures_sensor(context: RunFailureSensorContext, database: DatabaseResource):
+    """Close as failed the request of an ``execution_job`` run that failed for good.
+
+    The op closes its request itself, on success and on a refusal; a run whose process died (or
+    whose step failed before the op could close anything) leaves it ``launched``. Dagster's run retry
+    takes such a run up again, so a failure marked to be retried (``dagster/will_retry``) is left to the
+    retry; the last failure closes the request with the run's error, secrets removed, so
+    ``GET /risk-engine/execution/{decision_id}`` reports it without the decision being requested again.
+    """
+    run = context.dagster_run
+    request_id = run.tags.get(executions.REQUEST_TAG)
+    if not request_id:
+        return SkipReason(f"run {run.run_id} executes no request")
+    if run.tags.get(WILL_RETRY_TAG) == "true":
+        return SkipReason(f"run {run.run_id} failed and will be retried; request {request_id} stays open")
+    error = public_text(run_error(context), limit=1500) or "the run failed"
+    with database.session() as s:
+        closed = executions.close_after_failed_run(s, context.instance, request_id, run.run_id, error)
+    if not closed:
+        return SkipReason(f"request {request_id} was closed already, or a newer run has it")
+    context.log.info(f"execution request {request_id} closed as failed: run {run.run_id} failed")
+    return None

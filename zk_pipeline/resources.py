@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, Failure
 from pydantic import Field
 from sqlalchemy.orm import Session
 
 from zk_pipeline.db.session import session_scope
-from zk_pipeline.risk.registry import ModelVersion, get_version
+from zk_pipeline.risk.registry import InvalidModelVersion, ModelVersion, UnknownModelVersion, get_version
 from zk_pipeline.sources.base import MetricsSource
 
 
@@ -62,12 +62,25 @@ class MetricsSourceResource(ConfigurableResource):
 
 
 class RiskModelResource(ConfigurableResource):
-    """Which model version the pipeline runs: the registry's current one unless pinned."""
+    """Which model version the pipeline runs: the registry's current one unless pinned.
 
-    pinned_version: int | None = Field(default=None, description="Pin a model version; default: current")
+    A pin may name a code version or one registered in the database (``zk_pipeline.db.model_versions``
+    reads it, checked against its hash). A version neither has, or a stored one that fails its check,
+    is a ``Failure`` naming it, not retried: no other version is run in its place.
+    """
+
+    pinned_version: int | None = Field(default=None, description="Pin a model version (code or registered); "
+                                                                  "default: current")
 
     def model(self) -> ModelVersion:
-        return get_version(self.pinned_version)
+        from zk_pipeline.db import model_versions
+
+        if not model_versions.installed():
+            model_versions.install()
+        try:
+            return get_version(self.pinned_version)
+        except (UnknownModelVersion, InvalidModelVersion) as exc:
+            raise Failure(description=str(exc), allow_retries=False) from None
 
 
 class ProverResource(ConfigurableResource):

@@ -169,7 +169,7 @@ class SourceSettings(_Group):
 
 
 class RiskSettings(_Group):
-    #: A pinned risk-model version; unset: the highest registered.
+    #: A pinned risk-model version, defined in code or registered in the database; unset: the highest code version.
     model_version: Annotated[int, Field(ge=1)] | None = _var("ZKP_MODEL_VERSION")
 
 

@@ -74,8 +74,8 @@ def register(
     """Checks every parameter by the rules statements are checked by, computes the model hash for the next
     version number and stores it, immutable (`origin: registered`); **201** with `Location` naming it.
 
-    The pipeline does not run registered versions: it computes with the versions defined in its code
-    (README, "Model registry").
+    The pipeline runs a registered version where `ZKP_MODEL_VERSION` pins it; without a pin it runs the
+    highest version defined in its code (README, "Model registry").
     """
     with session_scope(resolve_database_url(request)) as s:
         row = model_registration.register(s, definition.model_dump())

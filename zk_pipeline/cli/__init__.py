@@ -14,6 +14,8 @@ from zk_pipeline.cli import (
     allocate_cmd, db_cmd, execute_cmd, features_cmd, model_cmd, prove_cmd, run_cmd, stone_cmd,
 )
 from zk_pipeline.cli.output import fail
+from zk_pipeline.risk import registry
+from zk_pipeline.risk.registry import InvalidModelVersion, UnknownModelVersion
 from zk_pipeline.settings import SettingsError, get_settings
 
 COMMAND_MODULES = [features_cmd, allocate_cmd, prove_cmd, stone_cmd, db_cmd, run_cmd, execute_cmd, model_cmd]
@@ -39,12 +41,22 @@ def plain_text(doc: str) -> str:
     return re.sub(r"^::\n", "", doc, flags=re.M).strip()  # a literal block's marker
 
 
+def _registered_version(version: int):
+    """The registered model version ``version`` at ``DATABASE_URL`` (``zk_pipeline.db.model_versions``),
+    imported only when a command names a version the code does not define: the database modules
+    are not worth their import time to every ``zkp`` process (the prover's children above all)."""
+    from zk_pipeline.db.model_versions import load
+
+    return load(None, version)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         get_settings()  # every variable is checked before a command starts: one line naming a bad one
+        registry.set_loader(_registered_version)  # a registered model version is run and checked like a code one
         return args.func(args)
-    except SettingsError as exc:
+    except (SettingsError, UnknownModelVersion, InvalidModelVersion) as exc:
         return fail(str(exc))
 
 

@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from zk_pipeline.db import repository
+    from zk_pipeline.db import model_versions, repository
     from zk_pipeline.db.migrate import upgrade
     from zk_pipeline.db.session import session_scope
 
@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
         upgrade()
         with session_scope() as s:
             repository.sync_model_registry(s)
+            model_versions.mark_current(s)
     except RuntimeError as exc:
         return fail(str(exc))
     except (SQLAlchemyError, ValueError, ImportError) as exc:

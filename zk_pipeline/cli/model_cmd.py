@@ -7,7 +7,7 @@
 ``FILE`` holds ``{"params": {...every parameter...}, "description": "..."}``; the parameters are
 checked by the rules statements are checked by (a refusal names the parameter). The definition is
 stored as the next version with its model hash, immutable, as ``POST /api/v1/model-registry/register``
-stores it. The pipeline does not run registered versions (README, "Model registry").
+stores it. The pipeline runs it where ``ZKP_MODEL_VERSION`` pins it (README, "Model registry").
 
 Prints the version and its hash (``--json``: ``version, model_hash, params, description, origin``).
 Exit codes: 0 registered; 1 these parameters are a version on record already; 2 an unusable file or

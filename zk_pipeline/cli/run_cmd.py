@@ -84,7 +84,7 @@ def materialize_latest_hour():
     """
     from dagster import DagsterInstance
 
-    from zk_pipeline.db import repository
+    from zk_pipeline.db import model_versions, repository
     from zk_pipeline.db.migrate import upgrade
     from zk_pipeline.db.session import session_scope
     from zk_pipeline.definitions import defs
@@ -92,6 +92,7 @@ def materialize_latest_hour():
     upgrade()
     with session_scope() as s:
         repository.sync_model_registry(s)
+        model_versions.mark_current(s)
     key = latest_complete_key()
     from zk_pipeline.circuits.allocation import FIELD_BACKEND as BACKEND
 

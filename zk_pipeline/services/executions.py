@@ -177,6 +177,25 @@ def close(session: Session, request_id: str, error: str | None = None) -> None:
         request.finished_at = _now()
 
 
+def close_after_failed_run(session: Session, instance, request_id: str, run_id: str, error: str) -> bool:
+    """Close the request as failed because its run ``run_id`` failed and nothing will run it again.
+
+    Only a request still open (its op did not close it: the run's process died, or a step failed before
+    the op could) and only for its newest run: a failed run whose retry goes on is not the last word.
+    True when the request was closed here.
+    """
+    request = session.get(ExecutionRequest, request_id, with_for_update=True)
+    if request is None or request.state not in OPEN:
+        return False
+    newest = dagster_runs.run_tagged(instance, REQUEST_TAG, request_id)
+    if newest is not None and newest != run_id:
+        return False
+    request.state, request.finished_at = ExecutionRequestState.failed, _now()
+    request.run_id = request.run_id or run_id
+    request.error = public_text(f"run {run_id} failed: {error}", limit=2000)
+    return True
+
+
 def execution_view(session: Session, decision_id: str) -> ExecutionView | None:
     """What is known of the decision's execution; None when it was neither requested nor executed."""
     execution = session.get(Execution, decision_id)

@@ -11,11 +11,10 @@ A definition whose parameters are those of a version on record is a duplicate: i
 that version's number is that version's hash (409, naming the version). Registrations are
 serialized by a transaction-scoped advisory lock, so two at once get two numbers, or one 409.
 
-What reads registered versions today: the API (``/model-registry/history``, ``/version/{n}``) and
-this module. The pipeline does not: ``RiskModelResource`` and ``risk.registry.get_version`` (so the
-hourly graph, ``ZKP_MODEL_VERSION`` and a statement's registration check) know the code's versions
-only. A registered version is a published, hashed definition, ready for review and for a code
-version to adopt; it is not run until then (README, "Model registry").
+What reads registered versions: the API (``/model-registry/history``, ``/version/{n}``), this module,
+and the risk registry through ``zk_pipeline.db.model_versions`` (which re-checks each stored
+definition against its hash), so a registered version runs wherever ``ZKP_MODEL_VERSION`` pins it
+(README, "Model registry"). It is not current unless pinned.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from zk_pipeline.db.models import ProofAttempt, ProofJob, ProofStatus
 from zk_pipeline.jsonio import JsonInputError, parse_json
 from zk_pipeline.felts import felt_hex
 from zk_pipeline.risk.statement import Statement, StatementError
-from zk_pipeline.services.errors import InvalidRequest, NotFound
+from zk_pipeline.services.errors import Conflict, InvalidRequest, NotFound
 
 #: ``proof_jobs.origin`` of the jobs the API records.
 API_ORIGIN = "api"
@@ -125,13 +125,18 @@ def statement_of_request(session: Session, raw: bytes) -> tuple[Statement, datet
 def stored_statement(session: Session, key: str) -> tuple[Statement, datetime]:
     """The stored allocation proposal's statement of hour ``key`` under the current model."""
     from zk_pipeline.db import repository  # imported here: it pulls in pandas
-    from zk_pipeline.risk.registry import get_version
+    from zk_pipeline.risk.registry import InvalidModelVersion, UnknownModelVersion, get_version
 
     try:
         hour = hours.hour_of(key)
     except hours.PartitionKeyError as exc:
         raise InvalidRequest(str(exc).replace("partition key", "partition_key", 1)) from None
-    model = get_version()
+    try:
+        model = get_version()
+    except UnknownModelVersion as exc:
+        raise NotFound(str(exc)) from None
+    except InvalidModelVersion as exc:
+        raise Conflict(str(exc)) from None
     proposal = repository.get_proposal(session, hour, model.version)
     if proposal is None:
         raise NotFound(f"no allocation proposal for {key} under model version {model.version} yet: "
