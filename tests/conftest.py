@@ -107,3 +107,13 @@ def dagster_instance(migrated_url: str):
 
     with instance_for_test(overrides={"storage": {"postgres": {"postgres_url": with_psycopg2(migrated_url)}}}) as inst:
         yield inst
+
+
+@pytest.fixture()
+def factory(db_url):
+    """Sessions on the test database, as the prover orchestrator uses them."""
+    from sqlalchemy.orm import sessionmaker
+
+    from zk_pipeline.db.session import get_engine
+
+    return sessionmaker(get_engine(db_url), expire_on_commit=False)

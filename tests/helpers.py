@@ -36,3 +36,11 @@ def stop_process_group(proc: subprocess.Popen, grace_s: float = 30) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def proof_attempts(factory, job_id: str) -> list[tuple[str, str, str]]:
+    """(backend, outcome, error) of every attempt of a proof job, in order."""
+    from zk_pipeline.db import proof_records
+
+    with factory() as s:
+        return [(a.backend, a.outcome, a.error or "") for a in proof_records.attempts_of(s, job_id)]

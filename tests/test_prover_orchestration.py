@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
 
+from tests.helpers import proof_attempts as attempts
 from tests.stark.helpers import random_statement
 from zk_pipeline.db import proof_records
 from zk_pipeline.db.models import ProofBlob, ProofJob, ProofStatus, VerifiedFact
-from zk_pipeline.db.session import get_engine
 from zk_pipeline.facts.builtin import compute_facts
 from zk_pipeline.provers.command import BuiltinBackend, CommandBackend
 from zk_pipeline.provers.orchestrator import ProofJobFailed, RetryPolicy, prove_statement_job
@@ -36,16 +35,6 @@ def script(tmp_path: Path, name: str, body: str) -> str:
     path.write_text(f"#!{sys.executable}\nimport sys, time, os\n{body}\n")
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
     return str(path)
-
-
-@pytest.fixture()
-def factory(db_url):
-    return sessionmaker(get_engine(db_url), expire_on_commit=False)
-
-
-def attempts(factory, job_id):
-    with factory() as s:
-        return [(a.backend, a.outcome, a.error or "") for a in proof_records.attempts_of(s, job_id)]
 
 
 def test_crash_then_fallback_to_builtin(factory, tmp_path):

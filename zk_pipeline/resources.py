@@ -6,6 +6,8 @@ so the same code runs on the embedded PostgreSQL, a user's server, or in tests.
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -92,6 +94,11 @@ class ProverResource(ConfigurableResource):
     max_attempts: int = Field(default=2, description="Attempts per backend before falling back")
     backoff_s: float = Field(default=2.0, description="First retry delay; doubles each retry")
     min_security_bits: int = Field(default=96, description="Proofs below this are refused")
+    parallelism: int = Field(default=0, description="Provers kept busy at once over many hours; 0: one per core")
+
+    def workers(self) -> int:
+        """How many proofs of a range run at once: ``parallelism``, or one per core this process may use."""
+        return self.parallelism or len(os.sched_getaffinity(0))
 
     def policy(self):
         from zk_pipeline.provers.orchestrator import RetryPolicy

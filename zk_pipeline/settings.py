@@ -146,6 +146,8 @@ class RunSettings(_Group):
 
 class PartitionSettings(_Group):
     start: Annotated[str, AfterValidator(_partition_start)] | None = _var("ZKP_PARTITIONS_START")
+    #: Hours per run of a backfill (the hourly assets' ``BackfillPolicy``); 0: the whole range in one run.
+    backfill_hours_per_run: Annotated[int, Field(ge=0)] = _var("ZKP_BACKFILL_HOURS_PER_RUN", 168)
 
     @property
     def first(self) -> str:
@@ -183,6 +185,8 @@ class ProverSettings(_Group):
     backoff_s: Seconds = _var("ZKP_PROVER_BACKOFF_S", 2.0)
     #: Proofs below this conjectured security are refused.
     min_security_bits: Annotated[int, Field(ge=1)] = _var("ZKP_MIN_SECURITY_BITS", 96)
+    #: Provers a run over many hours keeps busy at once; 0: one per core.
+    parallelism: Annotated[int, Field(ge=0)] = _var("ZKP_PROVER_PARALLELISM", 0)
 
 
 class StarkSettings(_Group):

@@ -15,7 +15,8 @@ from dagster import (
     asset,
 )
 
-from zk_pipeline.assets.partitions import hourly, md_table, partition_hour, per_protocol_metadata
+from zk_pipeline.assets.hour_ranges import HourRange
+from zk_pipeline.assets.partitions import backfill_policy, hourly, md_table, per_protocol_metadata
 from zk_pipeline.db import repository
 from zk_pipeline.features.fixed_point import PRICE_SCALE, USD_SCALE
 from zk_pipeline.risk.series import hourly_protocol_frame
@@ -39,6 +40,7 @@ def build_protocol_metrics(retry_policy: RetryPolicy | None) -> AssetsDefinition
     @asset(
         name="protocol_metrics",
         partitions_def=hourly,
+        backfill_policy=backfill_policy,
         group_name="market_data",
         kinds={"postgres"},
         retry_policy=retry_policy,
@@ -62,16 +64,23 @@ def protocol_metrics_of_hour(
     metrics_source: MetricsSourceResource,
     risk_model: RiskModelResource,
 ) -> MaterializeResult:
-    """Snapshots of every pool for the model's window ending at the partition hour.
+    """Snapshots of every pool for the model's windows ending at the run's hours.
 
-    The whole window is refreshed (upserted) on every run, so the features of
-    an hour never depend on which other partitions happened to run before.
-    Source errors are retried by the asset's ``RetryPolicy`` (``ZKP_SOURCE_RETRIES``
-    times, exponential backoff from ``ZKP_SOURCE_BACKOFF_S``); errors that waiting
-    cannot fix (``retryable`` false: unusable data, DNS, refused, 4xx) fail at once.
+    The whole span is read once and refreshed (upserted) on every run, so the
+    features of an hour never depend on which other partitions happened to run
+    before. Source errors are retried by the asset's ``RetryPolicy``
+    (``ZKP_SOURCE_RETRIES`` times, exponential backoff from ``ZKP_SOURCE_BACKOFF_S``);
+    errors that waiting cannot fix (``retryable`` false: unusable data, DNS,
+    refused, 4xx) fail at once.
+
+    A blocking issue (rejected or missing rows) spoils every hour whose window
+    holds it. Those hours are left for a re-run (``hour_ranges``); the rows of the
+    other hours' windows are written. When no hour is left, nothing is written
+    and the check fails with ERROR, which blocks the downstream assets.
     """
-    hour = partition_hour(context)
-    window = Window(hour, risk_model.model().params.volatility_window_hours)
+    hours = HourRange(context, database, "protocol_metrics")
+    span = risk_model.model().params.volatility_window_hours
+    window = Window(hours.hours[-1], span + len(hours.hours) - 1)
     source = metrics_source.build()
     try:
         raw = source.fetch(window)
@@ -84,27 +93,40 @@ def protocol_metrics_of_hour(
         raise
     covered = source.coverage(window)
     if covered is None:
-        raise Failure(description=f"source {source.name} has no data for {hour.isoformat()} "
+        raise Failure(description=f"source {source.name} has no data for {window.end.isoformat()} "
                       "(a live source only knows the most recent complete hour)", allow_retries=False)
     with database.session() as session:
         stored = repository.stored_real_metric_keys(session, covered.start, covered.end)
     report = validate(raw, covered, max_fill_hours=metrics_source.max_fill_hours, stored=stored)
-    blocking = report.blocking
-    # Quality is decided before anything is written: a blocked run leaves every table as it was.
+    spans = report.blocked_spans()
+    for hour in hours.todo:
+        first = pd.Timestamp(hour) - pd.Timedelta(hours=span - 1)
+        touching = [s for s in spans if s is None or (s[0] <= pd.Timestamp(hour) and s[1] >= first)]
+        if touching:
+            hours.fail(hour, f"metrics_quality: {len(touching)} blocking issue(s) in its {span}-hour window")
+    good = hours.good
+    # Quality is decided before anything is written: an hour left for a re-run adds no rows, and
+    # a run with no hour left leaves every table as it was.
     written = 0
-    if not blocking:
+    if good:
+        keep = pd.Series(False, index=report.clean.index)
+        for hour in good:
+            keep |= report.clean["hour"].between(pd.Timestamp(hour) - pd.Timedelta(hours=span - 1),
+                                                 pd.Timestamp(hour))
         with database.session() as session:
-            written = repository.upsert_metrics(session, report.clean, source.name)
+            written = repository.upsert_metrics(session, report.clean[keep], source.name)
     else:
-        context.log.error(f"metrics_quality: {len(blocking)} blocking issues; nothing written")
+        context.log.error(f"metrics_quality: {len(report.blocking)} blocking issues; nothing written")
 
     check = AssetCheckResult(
         check_name="metrics_quality",
         passed=not report.issues,
-        severity=AssetCheckSeverity.ERROR if blocking else AssetCheckSeverity.WARN,
+        # ERROR blocks the downstream assets: only when no hour of the run is left for them.
+        severity=AssetCheckSeverity.ERROR if not good else AssetCheckSeverity.WARN,
         metadata={
             "issues": len(report.issues),
-            "blocking_issues": len(blocking),
+            "blocking_issues": len(report.blocking),
+            "hours_blocked": len(hours.failed),
             "bad_rows": MetadataValue.md(report.markdown()),
             # Every issue, machine-readable: the markdown table is cut at 50 rows. A pathological
             # source can produce far more than a window's worth; the event log is spared beyond that.
@@ -115,24 +137,22 @@ def protocol_metrics_of_hour(
     )
     pools = report.clean.groupby(["protocol", "pool"]).size().reset_index(name="hours")
     frame = hourly_protocol_frame(report.clean)
-    at_hour = frame[frame["hour"] == pd.Timestamp(hour)]
-    market = per_protocol_metadata({r.protocol: {
-        "price": r.price_e8 / PRICE_SCALE, "tvl_usd": r.tvl_e6 / USD_SCALE, "volume_usd": r.volume_e6 / USD_SCALE,
-        "fees_usd": r.fees_e6 / USD_SCALE} for r in at_hour.itertuples()})
-    return MaterializeResult(
-        metadata={
-            "source": source.name,
-            "window_hours": window.hours,
-            "hours_covered_by_source": covered.hours,
-            "rows_fetched": len(raw),
-            "rows_written": written,
-            "rows_kept_from_storage": sum(1 for i in report.issues if i.action == "kept"),
-            "rows_repaired": int(report.clean["repaired"].sum()) if written else 0,
-            "pools": MetadataValue.md(md_table(["protocol", "pool", "hours"], pools.values.tolist())),
-            **market,
-        },
-        check_results=[check],
-    )
+    for hour in good:
+        at_hour = frame[frame["hour"] == pd.Timestamp(hour)]
+        hours.per_hour[hour] = per_protocol_metadata({r.protocol: {
+            "price": r.price_e8 / PRICE_SCALE, "tvl_usd": r.tvl_e6 / USD_SCALE,
+            "volume_usd": r.volume_e6 / USD_SCALE, "fees_usd": r.fees_e6 / USD_SCALE} for r in at_hour.itertuples()})
+    metadata = hours.finish({
+        "source": source.name,
+        "window_hours": window.hours,
+        "hours_covered_by_source": covered.hours,
+        "rows_fetched": len(raw),
+        "rows_written": written,
+        "rows_kept_from_storage": sum(1 for i in report.issues if i.action == "kept"),
+        "rows_repaired": int(report.clean["repaired"].sum()) if written else 0,
+        "pools": MetadataValue.md(md_table(["protocol", "pool", "hours"], pools.values.tolist())),
+    }, fail_when_empty=False)
+    return MaterializeResult(metadata=metadata, check_results=[check])
 
 
 _source = get_settings().source

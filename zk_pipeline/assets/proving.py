@@ -12,9 +12,10 @@ configured, ``verified_fact`` also reads Integrity's FactRegistry itself
 (``facts/integrity.py``) instead of taking a service's word for it.
 """
 
+from datetime import datetime
+
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     Failure,
@@ -24,13 +25,14 @@ from dagster import (
 )
 from sqlalchemy.orm import sessionmaker
 
-from zk_pipeline.assets.partitions import hourly, md_table, partition_hour
+from zk_pipeline.assets.hour_ranges import HourFailed, HourRange, severity
+from zk_pipeline.assets.partitions import backfill_policy, hourly, md_table
 from zk_pipeline.db import proof_records, repository
 from zk_pipeline.db.models import ProofStatus
 from zk_pipeline.db.session import get_engine
 from zk_pipeline.prover_pipes import prover_pipes
 from zk_pipeline.provers.base import ProofArtifact, ProverError
-from zk_pipeline.provers.orchestrator import ProofJobFailed, prove_statement_job
+from zk_pipeline.provers.orchestrator import ProofJobFailed, prove_statement_job, prove_statement_jobs
 from zk_pipeline.facts.integrity import IntegrityError
 from zk_pipeline.resources import DatabaseResource, IntegrityResource, ProverResource, RiskModelResource
 from zk_pipeline.risk.statement import Statement
@@ -42,22 +44,30 @@ def attempts_table(session, job_id: str) -> str:
     return md_table(["#", "backend", "outcome", "ms", "error"], rows) if rows else "no attempts"
 
 
-def _proposal_statement(database: DatabaseResource, context: AssetExecutionContext, model) -> Statement:
-    hour = partition_hour(context)
+def _proposal_statements(database: DatabaseResource, hours: HourRange, model) -> dict[datetime, Statement]:
+    """The proposals' statements of the hours still to do; an hour without one, or whose model label
+    the registry does not tie to its parameters, is left for a re-run."""
     with database.session() as s:
-        proposal = repository.get_proposal(s, hour, model.version)
-        if proposal is None:
-            raise Failure(description=f"no allocation proposal for {hour.isoformat()}")
-        statement = Statement.from_dict(proposal.statement)
-    # A proof certifies parameters, not their label: only a label the registry ties to them is proved.
-    registered, reason = statement.registration()
-    if registered is not True:
-        raise Failure(description=f"proposal for {hour.isoformat()} refused: {reason}", allow_retries=False)
-    return statement
+        proposals = repository.proposals_of_hours(s, hours.todo, model.version)
+        found = {hour: Statement.from_dict(p.statement) for hour, p in proposals.items()}
+    statements = {}
+
+    def statement_of(hour):
+        if hour not in found:
+            raise HourFailed(f"no allocation proposal for {hour.isoformat()}")
+        # A proof certifies parameters, not their label: only a label the registry ties to them is proved.
+        registered, reason = found[hour].registration()
+        if registered is not True:
+            raise HourFailed(f"proposal for {hour.isoformat()} refused: {reason}")
+        statements[hour] = found[hour]
+
+    hours.each(statement_of)
+    return statements
 
 
 @asset(
     partitions_def=hourly,
+    backfill_policy=backfill_policy,
     group_name="proofs",
     deps=["allocation_proposal"],
     pool="prover",
@@ -67,42 +77,68 @@ def _proposal_statement(database: DatabaseResource, context: AssetExecutionConte
 )
 def allocation_proof(context: AssetExecutionContext, database: DatabaseResource, prover: ProverResource,
                      risk_model: RiskModelResource) -> MaterializeResult:
-    """A STARK proof that the proposal follows from the window's data under the model."""
-    statement = _proposal_statement(database, context, risk_model.model())
+    """A STARK proof that the proposal follows from the window's data under the model.
+
+    Over many hours the proofs run ``ZKP_PROVER_PARALLELISM`` at a time (one per core by default),
+    in batches when the first prover can (``orchestrator.prove_statement_jobs``); the step holds one
+    slot of the ``prover`` pool, so two runs never prove at once.
+    """
+    hours = HourRange(context, database, "allocation_proof")
+    statements = _proposal_statements(database, hours, risk_model.model())
     factory = sessionmaker(get_engine(database.url), expire_on_commit=False)
     backends = prover.build(on_start=lambda pid: context.log.info(f"prover process {pid} started"))
+    outcomes: dict = {}
+    with prover_pipes(context) as children:
+        if hours.single and statements:
+            outcomes = _prove_one_hour(context, factory, statements, backends, prover, children)
+        elif statements:
+            outcomes = prove_statement_jobs(factory, list(statements.items()), backends, prover.policy(),
+                                            parallelism=prover.workers(), run_id=context.run.run_id)
+    invalid: dict = {}
+    bits: list[int] = []
+
+    def recorded(hour):
+        outcome = outcomes[hour]
+        if isinstance(outcome, ProofJobFailed):
+            raise HourFailed(str(outcome))
+        job = outcome.job
+        with factory() as s:
+            table = attempts_table(s, job.id)
+            data = proof_records.load_blob(s, job.proof_hash)
+        valid, reason, security = _recheck(prover, job, data, statements[hour])
+        if not valid:
+            invalid[hour] = reason
+            raise HourFailed(f"proof_verifies: {reason}")
+        bits.append(security)
+        return {"proof_job_id": job.id, "reused_existing_proof": outcome.reused, "prover": job.source,
+                "prove_ms": job.generation_time_ms, "verify_ms": job.verification_time_ms,
+                "proof_bytes": job.proof_size, "security_bits": job.security_bits, "fact_hash": job.fact_hash,
+                "statement_hash": job.statement_hash, "attempts": MetadataValue.md(table)}
+
+    hours.each(recorded)
+    metadata = hours.finish(children.metadata(), fail_when_empty=not invalid)
+    return MaterializeResult(
+        metadata=metadata,
+        check_results=[AssetCheckResult(
+            check_name="proof_verifies", passed=not invalid, severity=severity(hours),
+            metadata={"reason": "; ".join(sorted(set(invalid.values()))) or "valid",
+                      "security_bits": min(bits) if bits else 0, "hours_invalid": len(invalid),
+                      "verified_with": ", ".join(sorted({o.job.source for o in outcomes.values()
+                                                         if not isinstance(o, ProofJobFailed)}))})],
+    )
+
+
+def _prove_one_hour(context, factory, statements, backends, prover, children) -> dict:
+    """A single hour: one job, and a failure of every prover fails the step with its attempts."""
+    [(hour, statement)] = statements.items()
     try:
-        with prover_pipes(context) as children:
-            outcome = prove_statement_job(factory, statement, backends, prover.policy(), hour=partition_hour(context),
-                                          run_id=context.run.run_id)
+        return {hour: prove_statement_job(factory, statement, backends, prover.policy(), hour=hour,
+                                          run_id=context.run.run_id)}
     except ProofJobFailed as exc:
         with factory() as s:
             table = attempts_table(s, exc.job_id)
         raise Failure(description=str(exc), metadata={"proof_job_id": exc.job_id, "attempts": MetadataValue.md(table),
                                                       **children.metadata()})
-    job = outcome.job
-    with factory() as s:
-        table = attempts_table(s, job.id)
-        data = proof_records.load_blob(s, job.proof_hash)
-    valid, reason, bits = _recheck(prover, job, data, statement)
-    return MaterializeResult(
-        metadata={
-            "proof_job_id": job.id,
-            "reused_existing_proof": outcome.reused,
-            "prover": job.source,
-            "prove_ms": job.generation_time_ms,
-            "verify_ms": job.verification_time_ms,
-            "proof_bytes": job.proof_size,
-            "security_bits": job.security_bits,
-            "fact_hash": job.fact_hash,
-            "statement_hash": job.statement_hash,
-            "attempts": MetadataValue.md(table),
-            **children.metadata(),
-        },
-        check_results=[AssetCheckResult(
-            check_name="proof_verifies", passed=valid, severity=AssetCheckSeverity.ERROR,
-            metadata={"reason": reason or "valid", "security_bits": bits, "verified_with": job.source})],
-    )
 
 
 def _stored_artifact(job, data: bytes | None) -> ProofArtifact:
@@ -158,31 +194,42 @@ def _onchain_check(integrity: IntegrityResource, session, job, min_bits: int, lo
     return lookup.summary(min_bits)
 
 
-@asset(partitions_def=hourly, group_name="proofs", deps=["allocation_proof"], kinds={"postgres"})
+@asset(partitions_def=hourly, backfill_policy=backfill_policy, group_name="proofs", deps=["allocation_proof"],
+       kinds={"postgres"})
 def verified_fact(context: AssetExecutionContext, database: DatabaseResource, risk_model: RiskModelResource,
                   prover: ProverResource, integrity: IntegrityResource) -> MaterializeResult:
     """The fact registered for the proof, recomputed here (built-in: from the statement alone;
     Stone/Atlantic: from the stored proof's public memory, as Integrity does), and looked up in
     Integrity's FactRegistry on Starknet when a node is configured."""
-    statement = _proposal_statement(database, context, risk_model.model())
-    with database.session() as s:
-        job = proof_records.find_verified_job(s, statement.statement_hash())
-        if job is None or job.status != ProofStatus.verified:
-            raise Failure(description="no verified proof job for this hour's statement")
-        try:
-            facts = prover.backend_named(job.source).facts(
-                statement, _stored_artifact(job, proof_records.load_blob(s, job.proof_hash)), job.security_bits)
-        except (ProverError, ValueError) as exc:
-            raise Failure(description=f"cannot recompute the fact of the {job.source} proof: {exc}") from None
-        if facts["fact_hash"] != job.fact_hash:
-            raise Failure(description=f"fact hash mismatch: job has {job.fact_hash}, recomputed {facts['fact_hash']}")
-        onchain = _onchain_check(integrity, s, job, prover.min_security_bits, context.log)
-        recorded = {f.verifier: f for f in proof_records.facts_by_hash(s, job.fact_hash)}
-        if not {"local", "integrity", "onchain"} & set(recorded):
-            raise Failure(description=f"fact {job.fact_hash} has no local or Integrity verification on record")
-        job_id, source, l2_fact = job.id, job.source, job.l2_fact_hash
-    return MaterializeResult(metadata={
-        "fact_hash": facts["fact_hash"], "program_hash": facts["program_hash"], "output_hash": facts["output_hash"],
-        "verification_hash": facts.get("verification_hash") or "", "security_bits": int(facts["security_bits"]),
-        "verifiers": ", ".join(sorted(recorded)), "prover": source, "l2_fact_hash": l2_fact or "",
-        "integrity_onchain": onchain, "proof_job_id": job_id})
+    hours = HourRange(context, database, "verified_fact")
+    statements = _proposal_statements(database, hours, risk_model.model())
+
+    def fact_of(hour):
+        statement = statements[hour]
+        with database.session() as s:
+            job = proof_records.find_verified_job(s, statement.statement_hash())
+            if job is None or job.status != ProofStatus.verified:
+                raise HourFailed("no verified proof job for this hour's statement")
+            try:
+                facts = prover.backend_named(job.source).facts(
+                    statement, _stored_artifact(job, proof_records.load_blob(s, job.proof_hash)), job.security_bits)
+            except (ProverError, ValueError) as exc:
+                raise HourFailed(f"cannot recompute the fact of the {job.source} proof: {exc}") from None
+            if facts["fact_hash"] != job.fact_hash:
+                raise HourFailed(f"fact hash mismatch: job has {job.fact_hash}, recomputed {facts['fact_hash']}")
+            try:
+                onchain = _onchain_check(integrity, s, job, prover.min_security_bits, context.log)
+            except Failure as exc:
+                raise HourFailed(exc.description or "on-chain check failed") from None
+            recorded = {f.verifier: f for f in proof_records.facts_by_hash(s, job.fact_hash)}
+            if not {"local", "integrity", "onchain"} & set(recorded):
+                raise HourFailed(f"fact {job.fact_hash} has no local or Integrity verification on record")
+            job_id, source, l2_fact = job.id, job.source, job.l2_fact_hash
+        return {
+            "fact_hash": facts["fact_hash"], "program_hash": facts["program_hash"], "output_hash": facts["output_hash"],
+            "verification_hash": facts.get("verification_hash") or "", "security_bits": int(facts["security_bits"]),
+            "verifiers": ", ".join(sorted(recorded)), "prover": source, "l2_fact_hash": l2_fact or "",
+            "integrity_onchain": onchain, "proof_job_id": job_id}
+
+    hours.each(fact_of)
+    return MaterializeResult(metadata=hours.finish())

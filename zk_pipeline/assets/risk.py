@@ -8,24 +8,20 @@ intermediate is inspectable and each asset stays a thin call into
 
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
 )
-from sqlalchemy import select
 
-from zk_pipeline.assets.partitions import hourly, md_table, partition_hour, per_protocol_metadata
+from zk_pipeline.assets.hour_ranges import HourFailed, HourRange, severity
+from zk_pipeline.assets.partitions import backfill_policy, hourly, md_table, per_protocol_metadata
 from zk_pipeline.db import proof_records, repository
-from zk_pipeline.db.models import RiskFeature, RiskScore
 from zk_pipeline.features.fixed_point import BPS
-from zk_pipeline.risk.series import IncompleteWindow, build_statement
+from zk_pipeline.risk.series import IncompleteWindow, build_statements
 from zk_pipeline.risk.model import ALLOCATION_ORDER, allocate, risk_terms, share_bounds
 from zk_pipeline.resources import DatabaseResource, RiskModelResource
-from zk_pipeline.sources.base import Window
 
 FELT_SAFE_BOUND = 2**128
 RISK_TERMS = ("utilization", "volatility", "liquidity", "audit", "age")
@@ -37,6 +33,7 @@ def _model_metadata(model) -> dict:
 
 @asset(
     partitions_def=hourly,
+    backfill_policy=backfill_policy,
     group_name="risk",
     deps=["protocol_metrics"],
     kinds={"postgres"},
@@ -45,23 +42,50 @@ def _model_metadata(model) -> dict:
 )
 def risk_features(context: AssetExecutionContext, database: DatabaseResource, risk_model: RiskModelResource) -> MaterializeResult:
     """Volatility, utilization, APY, liquidity tier and age per protocol (integers)."""
-    hour = partition_hour(context)
+    hours = HourRange(context, database, "risk_features")
     model = risk_model.model()
-    window = Window(hour, model.params.volatility_window_hours)
+    span = model.params.volatility_window_hours
     with database.session() as session:
-        rows = repository.metrics_window(session, window.start, window.end)
-        try:
-            statement = build_statement(rows, hour, model)
-        except IncompleteWindow as exc:
-            raise Failure(description=str(exc), allow_retries=False) from exc
-        result = statement.evaluate()
-        repository.write_features(session, hour, model.version, result, statement)
+        rows = repository.metrics_window(session, *hours.window(span))
+    statements = build_statements(rows, hours.todo, model)
+    evaluated: dict = {}
+    over_bound: dict = {}
 
-    largest = max(
+    def features_of(hour):
+        statement = statements[hour]
+        if isinstance(statement, IncompleteWindow):
+            raise HourFailed(str(statement))
+        result = statement.evaluate()
+        largest = _largest_intermediate(result)
+        if largest >= FELT_SAFE_BOUND:
+            over_bound[hour] = largest
+            raise HourFailed(f"features_fit_felt: an intermediate of {largest.bit_length()} bits")
+        evaluated[hour] = (result, statement)
+        return _features_metadata(result, statement, largest)
+
+    hours.each(features_of)
+    with database.session() as session:
+        repository.write_features_many(session, model.version, [(h, r, st) for h, (r, st) in evaluated.items()])
+    largest = max([_largest_intermediate(r) for r, _ in evaluated.values()] + list(over_bound.values()) or [0])
+    metadata = hours.finish({"rows_written": len(evaluated) * len(ALLOCATION_ORDER), **_model_metadata(model)},
+                            fail_when_empty=not over_bound)
+    return MaterializeResult(
+        metadata=metadata,
+        check_results=[AssetCheckResult(
+            check_name="features_fit_felt", passed=not over_bound, severity=severity(hours),
+            metadata={"largest_intermediate_bits": largest.bit_length(), "hours_over_bound": len(over_bound)})],
+    )
+
+
+def _largest_intermediate(result) -> int:
+    return max(
         max(r.volatility.radicand, r.volatility.var_num, r.volatility.sum_squares, abs(r.volatility.sum_returns),
             r.volume_sum * BPS, r.fees_sum * 365 * BPS)
         for r in result.protocols.values()
     )
+
+
+def _features_metadata(result, statement, largest: int) -> dict:
     table = md_table(
         ["protocol", "observations", "volatility (annualized bps)", "volatility_bps", "utilization_bps", "apy_bps",
          "liquidity tier", "age (days)"],
@@ -72,40 +96,41 @@ def risk_features(context: AssetExecutionContext, database: DatabaseResource, ri
         "volatility_annualized_bps": r.volatility.volatility_annualized_bps, "volatility_bps": r.volatility_bps,
         "utilization_bps": r.utilization_bps, "apy_bps": r.apy_bps, "liquidity_tier": r.liquidity_tier,
         "age_days": r.age_days} for n, r in result.protocols.items()})
-    return MaterializeResult(
-        metadata={"features": MetadataValue.md(table), "rows_written": len(result.protocols),
-                  "largest_intermediate_bits": largest.bit_length(), **numbers, **_model_metadata(model)},
-        check_results=[AssetCheckResult(
-            check_name="features_fit_felt", passed=largest < FELT_SAFE_BOUND, severity=AssetCheckSeverity.ERROR,
-            metadata={"largest_intermediate_bits": largest.bit_length()})],
-    )
+    return {"features": MetadataValue.md(table), "largest_intermediate_bits": largest.bit_length(), **numbers}
 
 
-@asset(partitions_def=hourly, group_name="risk", deps=["risk_features"], kinds={"postgres"})
+@asset(partitions_def=hourly, backfill_policy=backfill_policy, group_name="risk", deps=["risk_features"],
+       kinds={"postgres"})
 def risk_scores(context: AssetExecutionContext, database: DatabaseResource, risk_model: RiskModelResource) -> MaterializeResult:
     """Per-protocol risk (5..95) from the stored features, term by term."""
-    hour = partition_hour(context)
+    hours = HourRange(context, database, "risk_scores")
     model = risk_model.model()
     with database.session() as session:
-        feats = {f.protocol: f for f in session.scalars(select(RiskFeature).where(
-            RiskFeature.hour == hour, RiskFeature.model_version == model.version))}
+        stored = repository.features_of_hours(session, hours.todo, model.version)
+    scored: dict = {}
+
+    def scores_of(hour):
+        feats = stored.get(hour, {})
         if sorted(feats) != sorted(ALLOCATION_ORDER):
-            raise Failure(description=f"features missing for {hour.isoformat()}: have {sorted(feats)}")
-        scores = {}
-        for name in ALLOCATION_ORDER:
-            f = feats[name]
-            scores[name] = risk_terms(f.utilization_bps, f.volatility_bps, f.liquidity_tier,
-                                      model.params.protocols[name].audit_score, f.age_days, model.params)
-        repository.write_scores_terms(session, hour, model.version, scores)
-    table = md_table(["protocol", *RISK_TERMS, "risk"], [[n, *(t[k] for k in RISK_TERMS), t["risk"]]
-                                                        for n, t in scores.items()])
-    numbers = per_protocol_metadata({n: {"risk": t["risk"], **{f"{k}_term": t[k] for k in RISK_TERMS}}
-                                     for n, t in scores.items()})
-    return MaterializeResult(metadata={"risk_scores": MetadataValue.md(table), **numbers, **_model_metadata(model)})
+            raise HourFailed(f"features missing for {hour.isoformat()}: have {sorted(feats)}")
+        terms = {name: risk_terms(feats[name].utilization_bps, feats[name].volatility_bps, feats[name].liquidity_tier,
+                                  model.params.protocols[name].audit_score, feats[name].age_days, model.params)
+                 for name in ALLOCATION_ORDER}
+        scored[hour] = terms
+        table = md_table(["protocol", *RISK_TERMS, "risk"], [[n, *(t[k] for k in RISK_TERMS), t["risk"]]
+                                                            for n, t in terms.items()])
+        return {"risk_scores": MetadataValue.md(table), **per_protocol_metadata(
+            {n: {"risk": t["risk"], **{f"{k}_term": t[k] for k in RISK_TERMS}} for n, t in terms.items()})}
+
+    hours.each(scores_of)
+    with database.session() as session:
+        repository.write_scores_many(session, model.version, scored)
+    return MaterializeResult(metadata=hours.finish(_model_metadata(model)))
 
 
 @asset(
     partitions_def=hourly,
+    backfill_policy=backfill_policy,
     group_name="risk",
     deps=["risk_scores"],
     kinds={"postgres"},
@@ -115,60 +140,82 @@ def risk_scores(context: AssetExecutionContext, database: DatabaseResource, risk
 )
 def allocation_proposal(context: AssetExecutionContext, database: DatabaseResource, risk_model: RiskModelResource) -> MaterializeResult:
     """The split in basis points, stored with the full statement it follows from."""
-    hour = partition_hour(context)
+    hours = HourRange(context, database, "allocation_proposal")
     model = risk_model.model()
     p = model.params
-    window = Window(hour, p.volatility_window_hours)
-    with database.session() as session:
-        scores = {s.protocol: s.risk for s in session.scalars(select(RiskScore).where(
-            RiskScore.hour == hour, RiskScore.model_version == model.version))}
-        apy = {f.protocol: f.apy_bps for f in session.scalars(select(RiskFeature).where(
-            RiskFeature.hour == hour, RiskFeature.model_version == model.version))}
-        if sorted(scores) != sorted(ALLOCATION_ORDER) or sorted(apy) != sorted(ALLOCATION_ORDER):
-            raise Failure(description=f"scores or features missing for {hour.isoformat()}")
-        alloc = allocate(apy, scores, p)
-        statement = build_statement(repository.metrics_window(session, window.start, window.end), hour, model)
-        reference = statement.evaluate()
-        repository.write_proposal(session, statement, model, reference)
-
     lo, hi = share_bounds(p)
-    problems = []
-    if alloc.jediswap_bps + alloc.ekubo_bps != BPS:
-        problems.append("shares do not sum to 10000")
-    if not (lo <= alloc.jediswap_bps <= hi and lo <= alloc.ekubo_bps <= hi):
-        problems.append(f"a share is outside [{lo}, {hi}]")
-    if (alloc.jediswap_bps, alloc.ekubo_bps) != (reference.allocation.jediswap_bps, reference.allocation.ekubo_bps):
-        problems.append("step-by-step result differs from the statement's evaluation")
-    table = md_table(["protocol", "risk", "apy_bps", "score", "share (bps)"],
-                     [[n, scores[n], apy[n], alloc.scores[n], getattr(alloc, f"{n}_bps")] for n in ALLOCATION_ORDER])
+    with database.session() as session:
+        scores_by_hour = repository.scores_of_hours(session, hours.todo, model.version)
+        features_by_hour = repository.features_of_hours(session, hours.todo, model.version)
+        rows = repository.metrics_window(session, *hours.window(p.volatility_window_hours))
+    statements = build_statements(rows, hours.todo, model)
+    proposals: list = []
+    invalid: dict = {}
+
+    def proposal_of(hour):
+        scores = scores_by_hour.get(hour, {})
+        apy = {name: f.apy_bps for name, f in features_by_hour.get(hour, {}).items()}
+        if sorted(scores) != sorted(ALLOCATION_ORDER) or sorted(apy) != sorted(ALLOCATION_ORDER):
+            raise HourFailed(f"scores or features missing for {hour.isoformat()}")
+        statement = statements[hour]
+        if isinstance(statement, IncompleteWindow):
+            raise HourFailed(str(statement))
+        alloc = allocate(apy, scores, p)
+        reference = statement.evaluate()
+        proposals.append((statement, reference))
+        problems = []
+        if alloc.jediswap_bps + alloc.ekubo_bps != BPS:
+            problems.append("shares do not sum to 10000")
+        if not (lo <= alloc.jediswap_bps <= hi and lo <= alloc.ekubo_bps <= hi):
+            problems.append(f"a share is outside [{lo}, {hi}]")
+        if (alloc.jediswap_bps, alloc.ekubo_bps) != (reference.allocation.jediswap_bps,
+                                                     reference.allocation.ekubo_bps):
+            problems.append("step-by-step result differs from the statement's evaluation")
+        if problems:
+            invalid[hour] = "; ".join(problems)
+            raise HourFailed(f"allocation_valid: {invalid[hour]}")
+        table = md_table(["protocol", "risk", "apy_bps", "score", "share (bps)"],
+                         [[n, scores[n], apy[n], alloc.scores[n], getattr(alloc, f"{n}_bps")] for n in ALLOCATION_ORDER])
+        return {"allocation": MetadataValue.md(table), "jediswap_bps": MetadataValue.int(alloc.jediswap_bps),
+                "ekubo_bps": MetadataValue.int(alloc.ekubo_bps),
+                "unclamped_jediswap_bps": MetadataValue.int(alloc.raw_jediswap_bps),
+                **per_protocol_metadata({n: {"score": alloc.scores[n], "risk": scores[n], "apy_bps": apy[n]}
+                                         for n in ALLOCATION_ORDER}),
+                "statement_hash": statement.with_outputs().statement_hash()}
+
+    hours.each(proposal_of)
+    with database.session() as session:  # an invalid proposal is stored too, for inspection; it is not proved
+        repository.write_proposals_many(session, model, proposals)
+    metadata = hours.finish(_model_metadata(model), fail_when_empty=not invalid)
     return MaterializeResult(
-        metadata={"allocation": MetadataValue.md(table), "jediswap_bps": MetadataValue.int(alloc.jediswap_bps),
-                  "ekubo_bps": MetadataValue.int(alloc.ekubo_bps),
-                  "unclamped_jediswap_bps": MetadataValue.int(alloc.raw_jediswap_bps),
-                  **per_protocol_metadata({n: {"score": alloc.scores[n], "risk": scores[n], "apy_bps": apy[n]}
-                                           for n in ALLOCATION_ORDER}),
-                  "statement_hash": statement.with_outputs().statement_hash(), **_model_metadata(model)},
+        metadata=metadata,
         check_results=[AssetCheckResult(
-            check_name="allocation_valid", passed=not problems, severity=AssetCheckSeverity.ERROR,
-            metadata={"problems": "; ".join(problems) or "none", "bounds_bps": f"[{lo}, {hi}]"})],
+            check_name="allocation_valid", passed=not invalid, severity=severity(hours),
+            metadata={"problems": "; ".join(sorted(set(invalid.values()))) or "none", "bounds_bps": f"[{lo}, {hi}]",
+                      "hours_invalid": len(invalid)})],
     )
 
 
-@asset(partitions_def=hourly, group_name="decisions", deps=["verified_fact"], kinds={"postgres"})
+@asset(partitions_def=hourly, backfill_policy=backfill_policy, group_name="decisions", deps=["verified_fact"],
+       kinds={"postgres"})
 def allocation_decision(context: AssetExecutionContext, database: DatabaseResource, risk_model: RiskModelResource) -> MaterializeResult:
     """The decision record, linked to its verified proof; its id derives from hour and model hash."""
-    hour = partition_hour(context)
+    hours = HourRange(context, database, "allocation_decision")
     model = risk_model.model()
     with database.session() as session:
-        proposal = repository.get_proposal(session, hour, model.version)
-        if proposal is None:
-            raise Failure(description=f"no allocation proposal for {hour.isoformat()}")
-        job = proof_records.find_verified_job(session, proposal.statement_hash)
-        if job is None:
-            raise Failure(description=f"no verified proof for the proposal of {hour.isoformat()}; not recording")
-        decision_id = repository.record_decision(session, proposal, proof_job_id=job.id)
-        summary = (proposal.jediswap_pct, proposal.ekubo_pct, proposal.jediswap_risk, proposal.ekubo_risk)
-    return MaterializeResult(metadata={
-        "decision_id": decision_id, "jediswap_pct": summary[0], "ekubo_pct": summary[1],
-        "jediswap_risk": summary[2], "ekubo_risk": summary[3], "proof_job_id": job.id, "fact_hash": job.fact_hash,
-        "executed": False, **_model_metadata(model)})
+        proposals = repository.proposals_of_hours(session, hours.todo, model.version)
+
+        def decision_of(hour):
+            proposal = proposals.get(hour)
+            if proposal is None:
+                raise HourFailed(f"no allocation proposal for {hour.isoformat()}")
+            job = proof_records.find_verified_job(session, proposal.statement_hash)
+            if job is None:
+                raise HourFailed(f"no verified proof for the proposal of {hour.isoformat()}; not recording")
+            decision_id = repository.record_decision(session, proposal, proof_job_id=job.id)
+            return {"decision_id": decision_id, "jediswap_pct": proposal.jediswap_pct,
+                    "ekubo_pct": proposal.ekubo_pct, "jediswap_risk": proposal.jediswap_risk,
+                    "ekubo_risk": proposal.ekubo_risk, "proof_job_id": job.id, "fact_hash": job.fact_hash}
+
+        hours.each(decision_of)
+    return MaterializeResult(metadata=hours.finish_last({"executed": False, **_model_metadata(model)}))

@@ -26,14 +26,13 @@ from __future__ import annotations
 import argparse
 import sys
 import uuid
-
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING
 
 from zk_pipeline.cli.output import emit, fail
-from zk_pipeline.execution.gate import ExecutionRefused
-from zk_pipeline.execution.records import ExecutionBusy
-from zk_pipeline.execution.service import ExecutionFailed, ExecutionReport, execute_decision
 from zk_pipeline.redaction import public_text
+
+if TYPE_CHECKING:
+    from zk_pipeline.execution.service import ExecutionReport
 
 OK_STATUSES = ("prepared", "accepted")
 
@@ -48,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_execute)
 
 
-def _print_text(report: ExecutionReport) -> None:
+def _print_text(report: "ExecutionReport") -> None:
     lines = [f"decision {report.decision_id}: {report.status}"
              + (" (dry run: signed and simulated, not sent)" if report.status == "prepared" else ""),
              f"  {report.target} {report.contract_address}.{report.entry_point} from {report.sender_address} "
@@ -61,6 +60,14 @@ def _print_text(report: ExecutionReport) -> None:
 
 
 def run_execute(args: argparse.Namespace) -> int:
+    # Imported here: starknet-py and its hashing take ~2 s to import, and every `zkp` process (the
+    # built-in prover's children above all) would pay for them otherwise.
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from zk_pipeline.execution.gate import ExecutionRefused
+    from zk_pipeline.execution.records import ExecutionBusy
+    from zk_pipeline.execution.service import ExecutionFailed, execute_decision
+
     try:
         decision_id = str(uuid.UUID(args.decision))
     except ValueError:

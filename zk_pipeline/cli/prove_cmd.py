@@ -3,6 +3,7 @@
 ::
 
     zkp prove  --input statement.json --out proof.bin [--json]
+    zkp prove  --batch DIR
     zkp verify --input statement.json --proof proof.bin [--json] [--min-security-bits 96]
     zkp prove  --backend stone --input statement.json --out proof.json [--json]
     zkp verify --backend stone --input statement.json --proof proof.json [--json]
@@ -18,6 +19,10 @@ a model hash that is not the registered hash of the claimed ``version`` (or a
 version this registry does not know) makes the verdict invalid, because a
 reader would trust the label, unless ``--allow-unregistered-model`` is given;
 the output then says ``model_registered: false`` (or ``null``: unknown).
+
+``--batch DIR`` proves every ``NAME.json`` in DIR into ``NAME.proof`` in one process and prints one
+JSON line per statement: ``name`` and the fields of ``--json``, or ``name`` and ``error``; a bad
+statement does not stop the others (exit code 1 when any failed).
 
 Exit codes: 0 success / valid proof; 1 proving failed / proof invalid;
 2 unusable input (unreadable file, malformed statement, bad options).
@@ -69,8 +74,10 @@ PIPES_CONTEXT_VARIABLE = "DAGSTER_PIPES_CONTEXT"
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prove", help="prove a statement's allocation with a STARK",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--input", required=True, type=Path, help="statement JSON")
-    p.add_argument("--out", required=True, type=Path, help="where to write the binary proof")
+    p.add_argument("--input", type=Path, help="statement JSON (required without --batch)")
+    p.add_argument("--out", type=Path, help="where to write the binary proof (required without --batch)")
+    p.add_argument("--batch", type=Path, metavar="DIR",
+                   help="prove every NAME.json in DIR into NAME.proof, printing one JSON line per statement")
     p.add_argument("--backend", choices=BACKENDS, default="builtin",
                    help="builtin (default) or stone: StarkWare's Stone prover on the model's Cairo program")
     p.add_argument("--json", action="store_true", help="print one JSON object with the proof's metrics")
@@ -166,11 +173,58 @@ def step_report() -> Iterator[StepReport]:
         yield StepReport(pipes)
 
 
-def run_prove(args: argparse.Namespace) -> int:
-    from zk_pipeline.circuits.allocation import ProofError, prove_statement
+def _proof_params(args: argparse.Namespace):
+    """The built-in prover's parameters from the options; ``ParamsError`` if they fall below the policy."""
     from zk_pipeline.stark import COMPACT_PARAMS, DEFAULT_PARAMS, ProofParams
-    from zk_pipeline.stark.params import SECURITY_POLICY, ParamsError
+    from zk_pipeline.stark.params import SECURITY_POLICY
 
+    overrides = {k: v for k, v in {
+        "blowup": args.blowup, "num_queries": args.queries, "grinding_bits": args.grinding_bits,
+        "fri_folding_factor": args.folding_factor}.items() if v is not None}
+    base = COMPACT_PARAMS if args.compact else DEFAULT_PARAMS
+    params = ProofParams(**{**base.to_dict(), **overrides})
+    SECURITY_POLICY.check(params)
+    return params
+
+
+def _prove_one(statement: Statement, params, report: StepReport | None) -> tuple[bytes, dict]:
+    """Prove one statement with the built-in prover: (proof bytes, what ``--json`` prints). ``ProofError``.
+
+    ``report`` (a single proof) tells the step what is proved and its timings; a batch reports once."""
+    from zk_pipeline.circuits.allocation import FIELD_BACKEND, prove_statement
+
+    report = report or StepReport(None)
+    report.log(f"proving the allocation of {statement.hour:%Y-%m-%d %H:00} UTC under model version "
+               f"{statement.version} with the built-in STARK prover (blowup {params.blowup}, "
+               f"{params.num_queries} queries, {FIELD_BACKEND} field arithmetic)")
+    art = prove_statement(statement, params)
+    report.log(f"trace of {art.trace_rows} rows x {art.trace_columns} columns; proof of "
+               f"{len(art.proof_bytes)} bytes, {art.security_bits}-bit, in {art.prove_ms:.0f} ms")
+    report.timings(prove_ms=round(art.prove_ms), proof_bytes=len(art.proof_bytes), trace_rows=art.trace_rows,
+                   trace_columns=art.trace_columns, security_bits=art.security_bits,
+                   field_backend=FIELD_BACKEND, statement_hash=art.statement_hash,
+                   phases_ms={k: round(v) for k, v in art.phases_ms.items()})
+    registered, _ = statement.registration()
+    return art.proof_bytes, {
+        "proof_bytes": len(art.proof_bytes), "prove_ms": art.prove_ms, "trace_rows": art.trace_rows,
+        "trace_columns": art.trace_columns, "security_bits": art.security_bits,
+        "distinct_query_cosets": art.distinct_query_cosets, "params": art.params, "proof_hash": art.proof_hash,
+        "air_id": art.air_id, "statement_hash": art.statement_hash, "model_hash": felt_hex(statement.model_hash),
+        "model_registered": registered, "field_backend": FIELD_BACKEND,
+    }
+
+
+def run_prove(args: argparse.Namespace) -> int:
+    from zk_pipeline.circuits.allocation import ProofError
+    from zk_pipeline.stark.params import ParamsError
+
+    if args.batch is not None:
+        if args.input or args.out or args.statement_out or args.backend != "builtin":
+            return _err("--batch takes the statements from its directory: no --input, --out, --statement-out "
+                        "or --backend stone", 2)
+        return run_prove_batch(args)
+    if args.input is None or args.out is None:
+        return _err("--input and --out are required (or --batch DIR)", 2)
     try:
         statement = _load_statement(args.input)
     except StatementError as exc:
@@ -179,51 +233,70 @@ def run_prove(args: argparse.Namespace) -> int:
         from zk_pipeline.cli import stone_cmd
 
         return stone_cmd.prove(args, statement)
-    overrides = {k: v for k, v in {
-        "blowup": args.blowup, "num_queries": args.queries, "grinding_bits": args.grinding_bits,
-        "fri_folding_factor": args.folding_factor}.items() if v is not None}
     try:
-        base = COMPACT_PARAMS if args.compact else DEFAULT_PARAMS
-        params = ProofParams(**{**base.to_dict(), **overrides})
-        SECURITY_POLICY.check(params)
+        params = _proof_params(args)
     except ParamsError as exc:
         return _err(str(exc), 2)
-    from zk_pipeline.circuits.allocation import FIELD_BACKEND
-
     with step_report() as report:
-        report.log(f"proving the allocation of {statement.hour:%Y-%m-%d %H:00} UTC under model version "
-                   f"{statement.version} with the built-in STARK prover (blowup {params.blowup}, "
-                   f"{params.num_queries} queries, {FIELD_BACKEND} field arithmetic)")
         try:
-            art = prove_statement(statement, params)
+            proof, info = _prove_one(statement, params, report)
         except ProofError as exc:
             report.log(f"cannot prove: {exc}", "error")
             return _err(f"cannot prove: {exc}", 1)
-        report.log(f"trace of {art.trace_rows} rows x {art.trace_columns} columns; proof of "
-                   f"{len(art.proof_bytes)} bytes, {art.security_bits}-bit, in {art.prove_ms:.0f} ms")
-        report.timings(prove_ms=round(art.prove_ms), proof_bytes=len(art.proof_bytes), trace_rows=art.trace_rows,
-                       trace_columns=art.trace_columns, security_bits=art.security_bits,
-                       field_backend=FIELD_BACKEND, statement_hash=art.statement_hash,
-                       phases_ms={k: round(v) for k, v in art.phases_ms.items()})
-    problem = write_proof_outputs(args, statement, art.proof_bytes)
+    problem = write_proof_outputs(args, statement, proof)
     if problem:
         return _err(problem, 2)
-
-    registered, _ = statement.registration()
-    info = {
-        "proof_bytes": len(art.proof_bytes), "prove_ms": art.prove_ms, "trace_rows": art.trace_rows,
-        "trace_columns": art.trace_columns, "security_bits": art.security_bits,
-        "distinct_query_cosets": art.distinct_query_cosets, "params": art.params, "proof_hash": art.proof_hash,
-        "air_id": art.air_id, "statement_hash": art.statement_hash, "model_hash": felt_hex(statement.model_hash),
-        "model_registered": registered, "field_backend": FIELD_BACKEND,
-    }
     if args.json:
         sys.stdout.write(json.dumps(info) + "\n")
     else:
         sys.stdout.write(
-            f"proof written to {args.out}: {info['proof_bytes']} bytes, {art.trace_rows} rows x "
-            f"{art.trace_columns} columns, {art.security_bits}-bit conjectured security, {art.prove_ms:.0f} ms\n")
+            f"proof written to {args.out}: {info['proof_bytes']} bytes, {info['trace_rows']} rows x "
+            f"{info['trace_columns']} columns, {info['security_bits']}-bit conjectured security, "
+            f"{info['prove_ms']:.0f} ms\n")
     return 0
+
+
+def run_prove_batch(args: argparse.Namespace) -> int:
+    """Prove every ``NAME.json`` of the directory into ``NAME.proof``, one JSON line per statement.
+
+    One process for many statements: the interpreter and the prover are loaded once, which is most
+    of a single proof's wall time. A statement that cannot be proved gets an ``error`` line and the
+    others are still proved; the exit code is then 1.
+    """
+    from zk_pipeline.circuits.allocation import ProofError
+    from zk_pipeline.stark.params import ParamsError
+
+    try:
+        params = _proof_params(args)
+    except ParamsError as exc:
+        return _err(str(exc), 2)
+    if not args.batch.is_dir():
+        return _err(f"--batch: {args.batch} is not a directory", 2)
+    from zk_pipeline.circuits.allocation import FIELD_BACKEND
+
+    paths = sorted(args.batch.glob("*.json"))
+    failed, prove_ms, proof_bytes = 0, 0.0, 0
+    # The step hears of the batch once at each end (every Pipes log line is an event Dagster stores).
+    with step_report() as report:
+        report.log(f"proving {len(paths)} statements with the built-in STARK prover (blowup {params.blowup}, "
+                   f"{params.num_queries} queries, {FIELD_BACKEND} field arithmetic)")
+        for path in paths:
+            try:
+                statement = _load_statement(path)
+                proof, info = _prove_one(statement, params, None)
+                path.with_suffix(".proof").write_bytes(proof)
+                line = {"name": path.stem, **info}
+                prove_ms, proof_bytes = prove_ms + info["prove_ms"], proof_bytes + len(proof)
+            except (StatementError, ProofError, OSError) as exc:
+                failed += 1
+                report.log(f"cannot prove {path.name}: {exc}", "error")
+                line = {"name": path.stem, "error": f"cannot prove: {exc}"}
+            sys.stdout.write(json.dumps(line) + "\n")
+            sys.stdout.flush()
+        report.log(f"{len(paths) - failed} of {len(paths)} proved in {prove_ms:.0f} ms of proving")
+        report.timings(statements=len(paths), proved=len(paths) - failed, prove_ms=round(prove_ms),
+                       proof_bytes=proof_bytes, field_backend=FIELD_BACKEND)
+    return 1 if failed else 0
 
 
 def run_verify(args: argparse.Namespace) -> int:

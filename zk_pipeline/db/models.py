@@ -401,3 +401,20 @@ class ExecutionRequest(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     launched_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class HourFailure(Base):
+    """An hour of a ranged run that an asset could not compute, with why (``assets/hour_ranges.py``).
+
+    A run over many hours (a backfill) keeps going past a bad hour: the asset that failed on it
+    records it here, the later assets of the same run leave it alone, and the run's last asset
+    names it in its failure. One row per (run, hour): the first asset that failed it.
+    """
+
+    __tablename__ = "hour_failures"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    asset: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())

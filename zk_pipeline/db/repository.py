@@ -7,6 +7,7 @@ a re-materialized partition replaces its rows in place.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 import pandas as pd
@@ -74,8 +75,7 @@ def upsert_metrics(session: Session, clean: pd.DataFrame, source: str) -> int:
         }
         for r in clean.itertuples(index=False)
     ]
-    for i in range(0, len(rows), 1000):
-        _upsert(session, ProtocolMetric, rows[i : i + 1000], ["protocol", "pool", "hour"])
+    _upsert_batched(session, ProtocolMetric, rows, ["protocol", "pool", "hour"])
     return len(rows)
 
 
@@ -99,40 +99,92 @@ def metrics_window(session: Session, start: datetime, end: datetime) -> pd.DataF
     return df
 
 
+#: Rows per INSERT of the batched writes (a range of hours is written in a few statements, not one per hour).
+BATCH_ROWS = 1000
+
+
+def _upsert_batched(session: Session, model, rows: list[dict], key: list[str]) -> None:
+    for i in range(0, len(rows), BATCH_ROWS):
+        _upsert(session, model, rows[i : i + BATCH_ROWS], key)
+
+
+def _feature_rows(hour: datetime, version: int, result: ModelResult, statement: Statement) -> list[dict]:
+    return [{
+        "hour": hour, "protocol": name, "model_version": version,
+        "n_observations": len(statement.series[name].prices),
+        "volatility_annualized_bps": r.volatility.volatility_annualized_bps,
+        "volatility_bps": r.volatility_bps, "utilization_bps": r.utilization_bps, "apy_bps": r.apy_bps,
+        "liquidity_tier": r.liquidity_tier, "age_days": r.age_days, "tvl_e6": statement.series[name].tvl,
+        "volume_24h_e6": r.volume_sum, "fees_24h_e6": r.fees_sum,
+    } for name, r in result.protocols.items()]
+
+
 def write_features(session: Session, hour: datetime, version: int, result: ModelResult, statement: Statement) -> None:
-    rows = []
-    for name, r in result.protocols.items():
-        rows.append({
-            "hour": hour, "protocol": name, "model_version": version,
-            "n_observations": len(statement.series[name].prices),
-            "volatility_annualized_bps": r.volatility.volatility_annualized_bps,
-            "volatility_bps": r.volatility_bps, "utilization_bps": r.utilization_bps, "apy_bps": r.apy_bps,
-            "liquidity_tier": r.liquidity_tier, "age_days": r.age_days, "tvl_e6": statement.series[name].tvl,
-            "volume_24h_e6": r.volume_sum, "fees_24h_e6": r.fees_sum,
-        })
-    _upsert(session, RiskFeature, rows, ["hour", "protocol", "model_version"])
+    write_features_many(session, version, [(hour, result, statement)])
+
+
+def write_features_many(session: Session, version: int,
+                        items: Iterable[tuple[datetime, ModelResult, Statement]]) -> None:
+    rows = [row for hour, result, statement in items for row in _feature_rows(hour, version, result, statement)]
+    _upsert_batched(session, RiskFeature, rows, ["hour", "protocol", "model_version"])
 
 
 def write_scores_terms(session: Session, hour: datetime, version: int, terms: dict[str, dict[str, int]]) -> None:
     """``terms`` maps protocol → ``risk_terms(...)`` output (the terms, ``raw`` and ``risk``)."""
+    write_scores_many(session, version, {hour: terms})
+
+
+def write_scores_many(session: Session, version: int, by_hour: Mapping[datetime, dict[str, dict[str, int]]]) -> None:
     rows = [
         {"hour": hour, "protocol": name, "model_version": version, "risk": t["risk"],
          "components": {k: v for k, v in t.items() if k != "risk"}}
-        for name, t in terms.items()
+        for hour, terms in by_hour.items() for name, t in terms.items()
     ]
-    _upsert(session, RiskScore, rows, ["hour", "protocol", "model_version"])
+    _upsert_batched(session, RiskScore, rows, ["hour", "protocol", "model_version"])
 
 
-def write_proposal(session: Session, statement: Statement, model: ModelVersion, result: ModelResult) -> int:
+def features_of_hours(session: Session, hours: Sequence[datetime], version: int) -> dict[datetime, dict[str, RiskFeature]]:
+    """hour → protocol → stored features, for ``hours`` under model ``version`` (one query)."""
+    out: dict[datetime, dict[str, RiskFeature]] = {}
+    for f in session.scalars(select(RiskFeature).where(RiskFeature.hour.in_(hours), RiskFeature.model_version == version)):
+        out.setdefault(f.hour, {})[f.protocol] = f
+    return out
+
+
+def scores_of_hours(session: Session, hours: Sequence[datetime], version: int) -> dict[datetime, dict[str, int]]:
+    """hour → protocol → stored risk score, for ``hours`` under model ``version`` (one query)."""
+    out: dict[datetime, dict[str, int]] = {}
+    for r in session.scalars(select(RiskScore).where(RiskScore.hour.in_(hours), RiskScore.model_version == version)):
+        out.setdefault(r.hour, {})[r.protocol] = r.risk
+    return out
+
+
+def _proposal_row(statement: Statement, model: ModelVersion, result: ModelResult) -> dict:
     a = result.allocation
-    _upsert(session, AllocationProposal, [{
+    full = statement.with_outputs()
+    return {
         "hour": statement.hour, "model_version": model.version, "model_hash": model.hash_hex,
         "jediswap_pct": a.jediswap_bps, "ekubo_pct": a.ekubo_bps,
         "jediswap_risk": result.protocols["jediswap"].risk, "ekubo_risk": result.protocols["ekubo"].risk,
-        "statement_hash": statement.with_outputs().statement_hash(), "statement": statement.with_outputs().to_dict(),
-    }], ["hour", "model_version"])
+        "statement_hash": full.statement_hash(), "statement": full.to_dict(),
+    }
+
+
+def write_proposal(session: Session, statement: Statement, model: ModelVersion, result: ModelResult) -> int:
+    write_proposals_many(session, model, [(statement, result)])
     return session.scalar(select(AllocationProposal.id).where(
         AllocationProposal.hour == statement.hour, AllocationProposal.model_version == model.version))
+
+
+def write_proposals_many(session: Session, model: ModelVersion,
+                         items: Iterable[tuple[Statement, ModelResult]]) -> None:
+    rows = [_proposal_row(statement, model, result) for statement, result in items]
+    _upsert_batched(session, AllocationProposal, rows, ["hour", "model_version"])
+
+
+def proposals_of_hours(session: Session, hours: Sequence[datetime], version: int) -> dict[datetime, AllocationProposal]:
+    return {p.hour: p for p in session.scalars(select(AllocationProposal).where(
+        AllocationProposal.hour.in_(hours), AllocationProposal.model_version == version))}
 
 
 def get_proposal(session: Session, hour: datetime, version: int) -> AllocationProposal | None:

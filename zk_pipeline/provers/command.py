@@ -24,6 +24,7 @@ from zk_pipeline.child_process import ChildTimeout, resolve_executable, run_chil
 from zk_pipeline.provers.base import (
     ProofArtifact,
     ProverBackend,
+    ProverError,
     ProverFailed,
     ProverTimeout,
     ProverUnavailable,
@@ -99,6 +100,7 @@ class BuiltinBackend(CommandBackend):
     """The project's own STARK prover (``zkp prove``), run in a child Python.
 
     Inside a Dagster step it reports what it proves and its timings through Dagster Pipes.
+    It also proves batches (``prove_batch``), which a run over many hours uses first.
     """
 
     name = "builtin"
@@ -107,3 +109,54 @@ class BuiltinBackend(CommandBackend):
     def __init__(self, on_start: Callable[[int], None] | None = None) -> None:
         super().__init__([sys.executable, "-m", "zk_pipeline.cli", "prove", "--input", "{statement}",
                           "--out", "{out}", "--json"], on_start=on_start)
+
+    def prove_batch(self, statements: Sequence[Statement], timeout_s: float) -> list[ProofArtifact | ProverError]:
+        """Prove ``statements`` in one child (``zkp prove --batch``): per statement its proof or its error.
+
+        Starting a Python and loading the prover costs about as much as one proof, so a range of hours
+        is proved a batch per child. The child has ``timeout_s`` per statement; a statement it did not
+        report (it was killed, or crashed first) gets the error that stopped it.
+        """
+        self.check_available()
+        with tempfile.TemporaryDirectory(prefix="zkp-batch-") as tmp:
+            folder = Path(tmp)
+            for i, statement in enumerate(statements):
+                (folder / f"{i:06d}.json").write_bytes(statement.canonical_bytes())
+            argv = self.batch_argv(folder)
+            limit = timeout_s * max(1, len(statements))
+            try:
+                res = run_child(argv, limit, self.on_start, speaks_pipes=True)
+            except ChildTimeout:
+                return [ProverTimeout(f"{self.name}: batch of {len(statements)} not proved after {limit:g}s; "
+                                      "prover killed")] * len(statements)
+            except OSError as exc:
+                return [ProverUnavailable(f"{self.name}: cannot start {argv[0]}: {exc.strerror or exc}")
+                        ] * len(statements)
+            lines = {}
+            for text in res.stdout.splitlines():
+                try:
+                    line = json.loads(text)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(line, dict) and isinstance(line.get("name"), str):
+                    lines[line["name"]] = line
+            stopped = ProverFailed(f"{self.name}: batch prover {res.describe_exit()} before this statement: "
+                                   f"{tail(res.stderr) or 'no output'}")
+            return [self._batch_result(folder, f"{i:06d}", lines.get(f"{i:06d}"), stopped)
+                    for i in range(len(statements))]
+
+    def batch_argv(self, folder: Path) -> list[str]:
+        return [sys.executable, "-m", "zk_pipeline.cli", "prove", "--batch", str(folder)]
+
+    def _batch_result(self, folder: Path, name: str, line: dict | None,
+                      stopped: ProverError) -> ProofArtifact | ProverError:
+        if line is None:
+            return stopped
+        if "error" in line:
+            return ProverFailed(f"{self.name}: {line['error']}")
+        proof_path = folder / f"{name}.proof"
+        if not proof_path.exists() or proof_path.stat().st_size == 0:
+            return ProverFailed(f"{self.name}: batch prover reported a proof but wrote none")
+        details = {k: line[k] for k in REPORTED_FIELDS if isinstance(line.get(k), (int, str))}
+        return ProofArtifact(proof=proof_path.read_bytes(), backend=self.name,
+                             prove_ms=int(line.get("prove_ms") or 0), details=details)

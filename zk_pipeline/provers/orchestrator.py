@@ -25,7 +25,9 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -202,6 +204,105 @@ def prove_statement_job(
     with factory.begin() as s:
         job_id = proof_records.create_job(s, statement, hour, run_id=run_id).id
     return run_job(factory, job_id, backends, policy, sleep)
+
+
+def prove_statement_jobs(
+    factory: sessionmaker[Session],
+    statements: Sequence[tuple[datetime, Statement]],
+    backends: Sequence[ProverBackend],
+    policy: RetryPolicy = RetryPolicy(),
+    parallelism: int = 1,
+    run_id: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[datetime, JobOutcome | ProofJobFailed]:
+    """``prove_statement_job`` for many hours at once (a backfill's range): per hour its outcome or failure.
+
+    Verified proofs are reused as for one hour. When the first backend proves batches (the built-in
+    one), the new statements are split into ``parallelism`` batches, one child each, all at once: the
+    batch is each job's first attempt. A statement a batch did not prove, and every statement when the
+    first backend has no batches, then goes through ``run_job`` as a single hour does (its retries and
+    fallbacks), ``parallelism`` jobs at a time. One hour's failure is its own: the others go on.
+    """
+    if not backends:
+        raise ValueError("no prover backends configured")
+    results: dict[datetime, JobOutcome | ProofJobFailed] = {}
+    todo: list[tuple[datetime, Statement, str]] = []
+    for hour, statement in statements:
+        statement = statement if statement.outputs is not None else statement.with_outputs()
+        with factory.begin() as s:
+            existing = proof_records.find_verified_job(s, statement.statement_hash())
+            blob = proof_records.load_blob(s, existing.proof_hash) if existing is not None else None
+        if existing is not None and _still_verifies(existing, blob, statement, backends, policy):
+            results[hour] = JobOutcome(job=existing, artifact=None, verification=None, reused=True)
+            continue
+        with factory.begin() as s:
+            todo.append((hour, statement, proof_records.create_job(s, statement, hour, run_id=run_id).id))
+    parallelism = max(1, parallelism)
+    unproved = _prove_batches(factory, todo, backends[0], policy, parallelism, results) if todo else []
+
+    def one(item: tuple[datetime, Statement, str]) -> JobOutcome | ProofJobFailed:
+        try:
+            return run_job(factory, item[2], backends, policy, sleep)
+        except ProofJobFailed as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="prove") as pool:
+        for item, outcome in zip(unproved, pool.map(one, unproved)):
+            results[item[0]] = outcome
+    return results
+
+
+#: Statements per batch child: enough to pay for its start-up (about one proof), few enough that a
+#: thread verifies one batch while the other children still prove theirs.
+BATCH_MIN, BATCH_MAX = 4, 32
+
+
+def _prove_batches(factory: sessionmaker[Session], todo: list[tuple[datetime, Statement, str]],
+                   backend: ProverBackend, policy: RetryPolicy, parallelism: int,
+                   results: dict[datetime, JobOutcome | ProofJobFailed]) -> list[tuple[datetime, Statement, str]]:
+    """The batch attempt of ``prove_statement_jobs``; returns what it left unproved."""
+    prove_batch = getattr(backend, "prove_batch", None)
+    if prove_batch is None:
+        return todo
+    try:
+        backend.check_available()
+    except ProverUnavailable:
+        return todo  # ``run_job`` records why, per job
+    size = max(BATCH_MIN, min(BATCH_MAX, -(-len(todo) // (parallelism * 3))))
+    chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
+    attempts: dict[str, int] = {}
+    with factory.begin() as s:
+        for _, _, job_id in todo:
+            attempts[job_id] = proof_records.start_attempt(s, job_id, backend.name).id
+    timeout = backend.timeout_s or policy.timeout_s
+
+    def prove_and_record(chunk: list[tuple[datetime, Statement, str]]) -> list[tuple[datetime, Statement, str]]:
+        """One child proves the chunk; each proof is verified here before it is recorded."""
+        left = []
+        for (hour, statement, job_id), outcome in zip(chunk, prove_batch([st for _, st, _ in chunk], timeout)):
+            if isinstance(outcome, ProofArtifact):
+                try:
+                    verification = backend.verify(statement, outcome, policy.min_security_bits)
+                    if not verification.valid:
+                        raise ProofRejected(f"{backend.name}: proof does not verify: {verification.reason}")
+                except ProverError as exc:
+                    outcome = exc
+                else:
+                    with factory.begin() as s:
+                        proof_records.finish_attempt(s, attempts[job_id], "succeeded")
+                        job = _record_success(s, job_id, statement, backend, outcome, verification)
+                    results[hour] = JobOutcome(job=job, artifact=outcome, verification=verification, reused=False)
+                    continue
+            kind = ("timeout" if isinstance(outcome, ProverTimeout)
+                    else "rejected" if isinstance(outcome, ProofRejected) else "failed")
+            with factory.begin() as s:
+                proof_records.finish_attempt(s, attempts[job_id], kind, public_text(str(outcome)))
+            log.warning("batch proof of %s %s: %s", hour, kind, public_text(str(outcome)))
+            left.append((hour, statement, job_id))
+        return left
+
+    with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="prove-batch") as pool:
+        return [item for left in pool.map(prove_and_record, chunks) for item in left]
 
 
 def _still_verifies(job: ProofJob, blob: bytes | None, statement: Statement, backends: Sequence[ProverBackend],

@@ -34,12 +34,19 @@ def hourly_protocol_frame(rows: pd.DataFrame) -> pd.DataFrame:
 
 def protocol_series(rows: pd.DataFrame, hour: datetime, params: ModelParams) -> dict[str, ProtocolSeries]:
     """The window ending at ``hour`` for each protocol; raises ``IncompleteWindow``."""
-    frame = hourly_protocol_frame(rows)
+    return _series_at(_by_protocol(hourly_protocol_frame(rows)), hour, params)
+
+
+def _by_protocol(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return {name: frame[frame["protocol"] == name].set_index("hour") for name in ALLOCATION_ORDER}
+
+
+def _series_at(by_protocol: dict[str, pd.DataFrame], hour: datetime, params: ModelParams) -> dict[str, ProtocolSeries]:
     need = [pd.Timestamp(hour - timedelta(hours=i)) for i in range(params.volatility_window_hours - 1, -1, -1)]
     series: dict[str, ProtocolSeries] = {}
     problems = []
     for name in ALLOCATION_ORDER:
-        g = frame[frame["protocol"] == name].set_index("hour").reindex(need)
+        g = by_protocol[name].reindex(need)
         missing = g.index[g["price_e8"].isna()]
         if len(missing):
             shown = ", ".join(ts.strftime("%Y-%m-%dT%H:%MZ") for ts in missing[:5])
@@ -60,3 +67,18 @@ def protocol_series(rows: pd.DataFrame, hour: datetime, params: ModelParams) -> 
 def build_statement(rows: pd.DataFrame, hour: datetime, model: ModelVersion) -> Statement:
     series = protocol_series(rows, hour, model.params)
     return Statement(hour=hour, version=model.version, params=model.params, series=series)
+
+
+def build_statements(rows: pd.DataFrame, hours: list[datetime],
+                     model: ModelVersion) -> dict[datetime, Statement | IncompleteWindow]:
+    """``build_statement`` for many hours from one read of their windows' rows: per hour its
+    statement, or the ``IncompleteWindow`` that stops it (the other hours are unaffected)."""
+    by_protocol = _by_protocol(hourly_protocol_frame(rows))
+    out: dict[datetime, Statement | IncompleteWindow] = {}
+    for hour in hours:
+        try:
+            out[hour] = Statement(hour=hour, version=model.version, params=model.params,
+                                  series=_series_at(by_protocol, hour, model.params))
+        except IncompleteWindow as exc:
+            out[hour] = exc
+    return out

@@ -84,6 +84,20 @@ class QualityReport:
     def blocking(self) -> list[Issue]:
         return [i for i in self.issues if i.action in BLOCKING_ACTIONS]
 
+    def blocked_spans(self) -> list[tuple[pd.Timestamp, pd.Timestamp] | None]:
+        """The hours each blocking issue touches, as ``(first, last)`` (floored to the hour); ``None``
+        for an issue whose hour is unknown (an unreadable timestamp), which touches every hour."""
+        spans: list[tuple[pd.Timestamp, pd.Timestamp] | None] = []
+        for issue in self.blocking:
+            ends = issue.hour.split("..")
+            try:
+                first, last = (pd.Timestamp(e).tz_convert("UTC").floor("h") for e in (ends[0], ends[-1]))
+            except (ValueError, TypeError):
+                spans.append(None)
+                continue
+            spans.append(None if pd.isna(first) or pd.isna(last) else (first, last))
+        return spans
+
     def markdown(self, limit: int = 50) -> str:
         if not self.issues:
             return "No data-quality issues."
