@@ -1,7 +1,7 @@
 """Backfill benchmark: a range of hours through a real Dagster backfill, as the UI launches one.
 
 ``python -m benchmarks backfill [--hours 720] [--baseline-hours 6] [--celery-hours 168]
-[--skip-celery]`` (part of ``make bench``). Each configuration gets its own database on one
+[--skip-celery] [--ranged-only]`` (part of ``make bench``). Each configuration gets its own database on one
 embedded PostgreSQL (or ``DATABASE_URL``'s server), its own Dagster home with the repository's
 ``deploy/dagster.yaml`` (two runs at once, one ``prover`` slot), and a ``dagster-daemon``. The
 backfill is submitted to the instance the way the UI's "Launch backfill" does (a
@@ -226,6 +226,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--baseline-hours", type=int, default=6, help="hours of the one-run-per-hour baseline")
     parser.add_argument("--celery-hours", type=int, default=168, help="hours of the Celery backfill")
     parser.add_argument("--skip-celery", action="store_true")
+    parser.add_argument("--ranged-only", action="store_true", help="only the ranged backfill (a long --hours run)")
     args = parser.parse_args(argv)
     from benchmarks.seed import scratch_database
 
@@ -233,8 +234,8 @@ def main(argv: list[str]) -> int:
     with scratch_database() as server, tempfile.TemporaryDirectory(prefix="zkp-bench-backfill-") as tmp:
         work = Path(tmp)
         plans = [("one run per hour", args.baseline_hours, {"ZKP_BACKFILL_HOURS_PER_RUN": "1"}, 0),
-                 ("ranged runs", args.hours, {}, 0)]
-        if not args.skip_celery:
+                 ("ranged runs", args.hours, {}, 0)][1 if args.ranged_only else 0:]
+        if not (args.skip_celery or args.ranged_only):
             plans.append(("ranged, Celery x2", args.celery_hours, {"ZKP_EXECUTOR": "celery"}, 2))
         for name, hours, extra, workers in plans:
             outcome = run_backfill(name, server, hours, work, extra, celery_workers=workers)
