@@ -69,8 +69,8 @@ class HourRange:
     def window(self, hours: int) -> tuple[datetime, datetime]:
         """First and last hour of the ``hours``-long windows ending at the hours still to do."""
         if not self.todo:
-            raise Failure(description="no hour of this run is left: " + self._failure_text(
-                {h: f"{a}: {r}" for h, (a, r) in self.failed_before.items()}), allow_retries=False)
+            raise Failure(description="no hour of this run is left: " + self._failure_text(self._bad()),
+                          allow_retries=False)
         return self.todo[0] - (hours - 1) * HOUR, self.todo[-1]
 
     @property
@@ -108,8 +108,7 @@ class HourRange:
         """``finish`` for the run's last asset: with any bad hour in the run, the good hours are
         reported materialized one by one, and the step fails naming every bad hour."""
         self._record()
-        bad = {**{h: f"{a}: {r}" for h, (a, r) in self.failed_before.items()},
-               **{h: f"{self.asset}: {r}" for h, r in self.failed.items()}}
+        bad = self._bad()
         if not bad:
             return self._metadata(summary or {})
         for hour in self.good:
@@ -120,6 +119,11 @@ class HourRange:
                       metadata={**self._failure_metadata(bad), "hours_recorded": len(self.good)})
 
     # -- helpers
+
+    def _bad(self) -> dict[datetime, str]:
+        """Every hour of the run given up on so far, with ``asset: reason``."""
+        return {**{h: f"{a}: {r}" for h, (a, r) in self.failed_before.items()},
+                **{h: f"{self.asset}: {r}" for h, r in self.failed.items()}}
 
     def _record(self) -> None:
         if not self.failed:
@@ -142,8 +146,7 @@ class HourRange:
                 asset, reason = self.failed_before[hour]
                 outcome = {"outcome": f"skipped: {asset} failed: {reason}"}
             self.context.add_asset_metadata(outcome, partition_key=key_of(hour))
-        bad = {**{h: f"{a}: {r}" for h, (a, r) in self.failed_before.items()},
-               **{h: f"{self.asset}: {r}" for h, r in self.failed.items()}}
+        bad = self._bad()
         return {**summary, "hours": len(self.hours), "hours_ok": len(self.good), "hours_failed": len(bad),
                 **({"failed_hours": MetadataValue.md(self._table(bad))} if bad else {})}
 

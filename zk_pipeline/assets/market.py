@@ -1,5 +1,6 @@
 """``protocol_metrics``: hourly pool snapshots, validated and stored."""
 
+import numpy as np
 import pandas as pd
 from dagster import (
     AssetCheckResult,
@@ -109,10 +110,13 @@ def protocol_metrics_of_hour(
     # a run with no hour left leaves every table as it was.
     written = 0
     if good:
-        keep = pd.Series(False, index=report.clean.index)
-        for hour in good:
-            keep |= report.clean["hour"].between(pd.Timestamp(hour) - pd.Timedelta(hours=span - 1),
-                                                 pd.Timestamp(hour))
+        # A row is kept when a good hour at or after it is less than a window away: the first good
+        # hour at or after each row's hour is found by one sorted search, not by a pass per hour.
+        ends = pd.DatetimeIndex(good).tz_convert(None).to_numpy(dtype="datetime64[ns]")
+        hours_of_rows = report.clean["hour"].dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
+        nearest = np.searchsorted(ends, hours_of_rows)
+        later = ends[np.minimum(nearest, len(ends) - 1)]
+        keep = (nearest < len(ends)) & (later - hours_of_rows < np.timedelta64(span, "h"))
         with database.session() as session:
             written = repository.upsert_metrics(session, report.clean[keep], source.name)
     else:
@@ -137,8 +141,9 @@ def protocol_metrics_of_hour(
     )
     pools = report.clean.groupby(["protocol", "pool"]).size().reset_index(name="hours")
     frame = hourly_protocol_frame(report.clean)
+    by_hour = dict(iter(frame.groupby("hour")))
     for hour in good:
-        at_hour = frame[frame["hour"] == pd.Timestamp(hour)]
+        at_hour = by_hour.get(pd.Timestamp(hour), frame.iloc[:0])
         hours.per_hour[hour] = per_protocol_metadata({r.protocol: {
             "price": r.price_e8 / PRICE_SCALE, "tvl_usd": r.tvl_e6 / USD_SCALE,
             "volume_usd": r.volume_e6 / USD_SCALE, "fees_usd": r.fees_e6 / USD_SCALE} for r in at_hour.itertuples()})

@@ -60,13 +60,13 @@ def risk_features(context: AssetExecutionContext, database: DatabaseResource, ri
         if largest >= FELT_SAFE_BOUND:
             over_bound[hour] = largest
             raise HourFailed(f"features_fit_felt: an intermediate of {largest.bit_length()} bits")
-        evaluated[hour] = (result, statement)
+        evaluated[hour] = (result, statement, largest)
         return _features_metadata(result, statement, largest)
 
     hours.each(features_of)
     with database.session() as session:
-        repository.write_features_many(session, model.version, [(h, r, st) for h, (r, st) in evaluated.items()])
-    largest = max([_largest_intermediate(r) for r, _ in evaluated.values()] + list(over_bound.values()) or [0])
+        repository.write_features_many(session, model.version, [(h, r, st) for h, (r, st, _) in evaluated.items()])
+    largest = max([big for _, _, big in evaluated.values()] + list(over_bound.values()) or [0])
     metadata = hours.finish({"rows_written": len(evaluated) * len(ALLOCATION_ORDER), **_model_metadata(model)},
                             fail_when_empty=not over_bound)
     return MaterializeResult(

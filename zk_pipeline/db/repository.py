@@ -119,22 +119,14 @@ def _feature_rows(hour: datetime, version: int, result: ModelResult, statement: 
     } for name, r in result.protocols.items()]
 
 
-def write_features(session: Session, hour: datetime, version: int, result: ModelResult, statement: Statement) -> None:
-    write_features_many(session, version, [(hour, result, statement)])
-
-
 def write_features_many(session: Session, version: int,
                         items: Iterable[tuple[datetime, ModelResult, Statement]]) -> None:
     rows = [row for hour, result, statement in items for row in _feature_rows(hour, version, result, statement)]
     _upsert_batched(session, RiskFeature, rows, ["hour", "protocol", "model_version"])
 
 
-def write_scores_terms(session: Session, hour: datetime, version: int, terms: dict[str, dict[str, int]]) -> None:
-    """``terms`` maps protocol → ``risk_terms(...)`` output (the terms, ``raw`` and ``risk``)."""
-    write_scores_many(session, version, {hour: terms})
-
-
 def write_scores_many(session: Session, version: int, by_hour: Mapping[datetime, dict[str, dict[str, int]]]) -> None:
+    """``by_hour`` maps hour → protocol → ``risk_terms(...)`` output (the terms, ``raw`` and ``risk``)."""
     rows = [
         {"hour": hour, "protocol": name, "model_version": version, "risk": t["risk"],
          "components": {k: v for k, v in t.items() if k != "risk"}}

@@ -38,6 +38,12 @@ from zk_pipeline.risk.statement import Statement
 REPORTED_FIELDS = ("proof_bytes", "prove_ms", "trace_rows", "trace_columns", "security_bits", "proof_hash",
                    "air_id", "statement_hash")
 
+def reported_details(report: dict) -> dict:
+    """Only the fields ``zkp prove --json`` reports are kept (they end up in ``proof_jobs.details``):
+    whatever else a configured program prints is not ours to store."""
+    return {k: report[k] for k in REPORTED_FIELDS if isinstance(report.get(k), (int, str))}
+
+
 class CommandBackend(ProverBackend):
     name = "command"
     #: Whether the program reports through Dagster Pipes when a Dagster step launches it with a session
@@ -82,9 +88,7 @@ class CommandBackend(ProverBackend):
             details = {}
         if not isinstance(details, dict):
             details = {}
-        # Only the fields ``zkp prove --json`` reports are kept (they end up in ``proof_jobs.details``):
-        # whatever else a configured program prints is not ours to store.
-        details = {k: details[k] for k in REPORTED_FIELDS if isinstance(details.get(k), (int, str))}
+        details = reported_details(details)
         return ProofArtifact(proof=proof, backend=self.name, prove_ms=int(details.get("prove_ms", res.elapsed_ms)),
                              details=details)
 
@@ -157,6 +161,5 @@ class BuiltinBackend(CommandBackend):
         proof_path = folder / f"{name}.proof"
         if not proof_path.exists() or proof_path.stat().st_size == 0:
             return ProverFailed(f"{self.name}: batch prover reported a proof but wrote none")
-        details = {k: line[k] for k in REPORTED_FIELDS if isinstance(line.get(k), (int, str))}
         return ProofArtifact(proof=proof_path.read_bytes(), backend=self.name,
-                             prove_ms=int(line.get("prove_ms") or 0), details=details)
+                             prove_ms=int(line.get("prove_ms") or 0), details=reported_details(line))

@@ -76,10 +76,21 @@ def _attempt(factory: sessionmaker[Session], job_id: str, backend: ProverBackend
     artifact = backend.prove(statement, backend.timeout_s or policy.timeout_s)
     with factory.begin() as s:
         proof_records.get_job(s, job_id).status = ProofStatus.succeeded
+    return artifact, _verified(backend, statement, artifact, policy)
+
+
+def _verified(backend: ProverBackend, statement: Statement, artifact: ProofArtifact,
+              policy: RetryPolicy) -> Verification:
+    """The backend's verification of a proof it returned; ``ProofRejected`` when it does not verify."""
     verification = backend.verify(statement, artifact, policy.min_security_bits)
     if not verification.valid:
         raise ProofRejected(f"{backend.name}: proof does not verify: {verification.reason}")
-    return artifact, verification
+    return verification
+
+
+def _failed_outcome(exc: ProverError) -> str:
+    """What ``proof_attempts.outcome`` records for a prover error."""
+    return "timeout" if isinstance(exc, ProverTimeout) else "rejected" if isinstance(exc, ProofRejected) else "failed"
 
 
 def run_job(
@@ -134,8 +145,7 @@ def _run_backends(factory: sessionmaker[Session], job_id: str, statement: Statem
                 break
             except ProverError as exc:
                 last = exc
-                outcome = ("timeout" if isinstance(exc, ProverTimeout)
-                           else "rejected" if isinstance(exc, ProofRejected) else "failed")
+                outcome = _failed_outcome(exc)
                 # A prover's message may quote its stderr: masked before it is stored or logged.
                 with factory.begin() as s:
                     proof_records.finish_attempt(s, attempt_id, outcome, public_text(str(exc)))
@@ -195,15 +205,21 @@ def prove_statement_job(
     must not block an hour forever, so it is passed over and a new job —
     the old one kept for audit — proves the statement afresh.
     """
+    reused, statement, job_id = _reuse_or_create(factory, statement, backends, policy, hour, run_id)
+    return reused or run_job(factory, job_id, backends, policy, sleep)
+
+
+def _reuse_or_create(factory: sessionmaker[Session], statement: Statement, backends: Sequence[ProverBackend],
+                     policy: RetryPolicy, hour, run_id: str | None) -> tuple[JobOutcome | None, Statement, str | None]:
+    """(the verified job to reuse, or None; the statement with its outputs; the new job's id, or None)."""
     statement = statement if statement.outputs is not None else statement.with_outputs()
     with factory.begin() as s:
         existing = proof_records.find_verified_job(s, statement.statement_hash())
         blob = proof_records.load_blob(s, existing.proof_hash) if existing is not None else None
     if existing is not None and _still_verifies(existing, blob, statement, backends, policy):
-        return JobOutcome(job=existing, artifact=None, verification=None, reused=True)
+        return JobOutcome(job=existing, artifact=None, verification=None, reused=True), statement, None
     with factory.begin() as s:
-        job_id = proof_records.create_job(s, statement, hour, run_id=run_id).id
-    return run_job(factory, job_id, backends, policy, sleep)
+        return None, statement, proof_records.create_job(s, statement, hour, run_id=run_id).id
 
 
 def prove_statement_jobs(
@@ -228,15 +244,11 @@ def prove_statement_jobs(
     results: dict[datetime, JobOutcome | ProofJobFailed] = {}
     todo: list[tuple[datetime, Statement, str]] = []
     for hour, statement in statements:
-        statement = statement if statement.outputs is not None else statement.with_outputs()
-        with factory.begin() as s:
-            existing = proof_records.find_verified_job(s, statement.statement_hash())
-            blob = proof_records.load_blob(s, existing.proof_hash) if existing is not None else None
-        if existing is not None and _still_verifies(existing, blob, statement, backends, policy):
-            results[hour] = JobOutcome(job=existing, artifact=None, verification=None, reused=True)
-            continue
-        with factory.begin() as s:
-            todo.append((hour, statement, proof_records.create_job(s, statement, hour, run_id=run_id).id))
+        reused, statement, job_id = _reuse_or_create(factory, statement, backends, policy, hour, run_id)
+        if reused:
+            results[hour] = reused
+        else:
+            todo.append((hour, statement, job_id))
     parallelism = max(1, parallelism)
     unproved = _prove_batches(factory, todo, backends[0], policy, parallelism, results) if todo else []
 
@@ -282,9 +294,7 @@ def _prove_batches(factory: sessionmaker[Session], todo: list[tuple[datetime, St
         for (hour, statement, job_id), outcome in zip(chunk, prove_batch([st for _, st, _ in chunk], timeout)):
             if isinstance(outcome, ProofArtifact):
                 try:
-                    verification = backend.verify(statement, outcome, policy.min_security_bits)
-                    if not verification.valid:
-                        raise ProofRejected(f"{backend.name}: proof does not verify: {verification.reason}")
+                    verification = _verified(backend, statement, outcome, policy)
                 except ProverError as exc:
                     outcome = exc
                 else:
@@ -293,8 +303,7 @@ def _prove_batches(factory: sessionmaker[Session], todo: list[tuple[datetime, St
                         job = _record_success(s, job_id, statement, backend, outcome, verification)
                     results[hour] = JobOutcome(job=job, artifact=outcome, verification=verification, reused=False)
                     continue
-            kind = ("timeout" if isinstance(outcome, ProverTimeout)
-                    else "rejected" if isinstance(outcome, ProofRejected) else "failed")
+            kind = _failed_outcome(outcome)
             with factory.begin() as s:
                 proof_records.finish_attempt(s, attempts[job_id], kind, public_text(str(outcome)))
             log.warning("batch proof of %s %s: %s", hour, kind, public_text(str(outcome)))
